@@ -1,0 +1,36 @@
+# The two commands a newcomer needs (see README.md):
+#   make demo   install everything, run the default scenario, write its dashboard
+#   make test   install everything, run the whole test suite
+# Both build their own virtual environment in .venv. torch==2.13.0 (the CPU build) is installed
+# explicitly before the package so that no multi-GB CUDA build is ever pulled.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install browser clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[profile,scale,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Headless Chromium for the dashboard rendering test; the test skips with a reason if absent.
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  ( [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) ) || \
+	  echo "chromium could not be installed: the browser test will be skipped"
+
+demo: $(STAMP)
+	$(BIN)/dlora-sim cost --model llama-7b --peft lora --rank 8 --targets q,k,v,o --budget 16 --device phone-mid --link lte
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

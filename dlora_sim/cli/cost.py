@@ -1,0 +1,1 @@
+"""``dlora-sim cost``: price one DLoRA configuration against every strategy (issue 2)."""
