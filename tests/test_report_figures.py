@@ -1,0 +1,129 @@
+"""Figure functions of dlora_sim.report, fed with small hand-made data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dlora_sim.report import costs, fleet, kr, page, savings, sweep, topology
+
+NAMES = ["layer.0.q", "layer.0.v", "layer.1.q", "layer.1.v"]
+STEPS = [0, 10, 20, 30]
+NORMS = [[1.0, 1.0, 1.0, 1.0], [1.5, 1.1, 1.0, 1.3], [1.9, 1.1, 1.0, 1.6], [2.0, 1.1, 1.4, 1.6]]
+ACTIVE = [[0, 1, 2, 3], [0, 3], [0, 3], [0, 2]]
+
+
+def test_kr_events_finds_kills_and_revivals():
+    """A module leaving the active set is a kill, one entering it a revival, at that round."""
+    kills, revivals = kr.kr_events(ACTIVE)
+    assert kills == [(1, 1), (1, 2), (3, 3)]
+    assert revivals == [(3, 2)]
+
+
+def test_norm_change_matrix_is_absolute_round_difference():
+    """The heatmap value is |norm(r) - norm(r-1)| per module, rounds along columns."""
+    change = kr.norm_change_matrix(NORMS)
+    assert change.shape == (4, 3)
+    assert np.allclose(change[:, 0], [0.5, 0.1, 0.0, 0.3])
+    assert np.allclose(change[2], [0.0, 0.0, 0.4])
+
+
+def test_norm_heatmap_marks_every_kill_and_revival():
+    """The heatmap carries one marker per kill and per revival, at the round's step."""
+    fig = kr.norm_heatmap(NAMES, STEPS, NORMS, ACTIVE)
+    kill_trace = next(t for t in fig.data if (t.name or "").startswith("killed"))
+    revive_trace = next(t for t in fig.data if (t.name or "").startswith("revived"))
+    assert list(kill_trace.x) == [10, 10, 30] and list(kill_trace.y) == ["layer.0.v", "layer.1.q", "layer.1.v"]
+    assert list(revive_trace.x) == [30] and list(revive_trace.y) == ["layer.1.q"]
+    assert fig.layout.xaxis.title.text == "training step"
+
+
+def test_active_over_time_stacks_to_active_count():
+    """Per round, the stacked per-layer counts add up to the number of active modules."""
+    fig = kr.active_over_time(NAMES, STEPS, ACTIVE)
+    stacked = [t for t in fig.data if getattr(t, "stackgroup", None) == "active"]
+    totals = np.sum([list(t.y) for t in stacked], axis=0)
+    assert list(totals) == [len(a) for a in ACTIVE]
+
+
+def test_savings_are_one_minus_ratio_to_baseline():
+    """A strategy using 1/8 of the baseline's bytes shows 87.5% saved."""
+    totals = {"dlora-all": {"bytes_total": 800.0, "round_trips": 10.0},
+              "dlora-kr": {"bytes_total": 100.0, "round_trips": 20.0}}
+    fig = savings.savings_figure(totals, baseline="dlora-all")
+    (bar,) = fig.data
+    assert list(bar.x) == ["bytes up + down", "round trips"]
+    assert math.isclose(bar.y[0], 87.5) and math.isclose(bar.y[1], -100.0)
+    assert "87.5% less" in bar.hovertext[0] and "100.0% more" in bar.hovertext[1]
+
+
+def test_savings_without_baseline_says_so():
+    """A missing baseline gives an explanatory empty figure rather than an exception."""
+    fig = savings.savings_figure({"dlora-kr": {"bytes_total": 1.0}}, baseline="dlora-all")
+    assert "not in these results" in fig.layout.annotations[0].text
+
+
+def test_cdf_counts_unfinished_devices():
+    """Unfinished devices stay in the denominator, so the CDF ends below 1."""
+    xs, ys = fleet.cdf_points([3.0, 1.0, math.nan, 2.0])
+    assert list(xs) == [1.0, 2.0, 3.0] and list(ys) == [0.25, 0.5, 0.75]
+
+
+def test_device_timeline_dropdown_switches_strategy():
+    """With two strategies the timeline has a drop-down whose buttons show only their traces."""
+    segs = [{"strategy": s, "device": d, "state": st, "start_s": 0.0 + i, "end_s": 1.0 + i}
+            for s in ("dlora-all", "dlora-kr") for d in (0, 1) for i, st in enumerate(("compute", "offline"))]
+    fig = fleet.device_timeline(segs)
+    buttons = fig.layout.updatemenus[0].buttons
+    assert len(buttons) == 2
+    visible = buttons[1].args[0]["visible"]
+    assert sum(visible) == 2 and visible[:2] == [False, False]
+
+
+def test_cost_breakdown_scales_units():
+    """Energy in joules is shown in kWh: 3.6e6 J is one bar of height 1."""
+    fig = costs.cost_breakdown({"dlora-kr": {"energy_j": 3.6e6}})
+    assert len(fig.data) == 1 and math.isclose(fig.data[0].y[0], 1.0)
+
+
+def test_topology_draws_every_node_and_link():
+    """Each node appears once and each link gets one hover midpoint with its bandwidth."""
+    nodes = [{"id": "g0", "kind": "group", "label": "phones"}, {"id": "lte", "kind": "access"},
+             {"id": "eu", "kind": "region"}, {"id": "cloud", "kind": "cloud"}]
+    edges = [{"source": "g0", "target": "lte", "up_bps": 5e6}, {"source": "lte", "target": "eu"},
+             {"source": "eu", "target": "cloud", "rtt_s": 0.02}]
+    fig = topology.topology_figure(nodes, edges)
+    mids = next(t for t in fig.data if (t.name or "").startswith("link"))
+    assert len(mids.x) == 3 and "5.0 Mbit/s" in mids.hovertext[0]
+    assert sum(len(t.x) for t in fig.data if t.mode == "markers+text") == 4
+
+
+def test_pareto_front_keeps_only_non_dominated():
+    """A point that costs more and is less accurate than another is not on the front."""
+    costs_ = [1.0, 2.0, 3.0, 2.5]
+    acc = [0.5, 0.8, 0.9, 0.7]
+    assert sweep.pareto_front(costs_, acc) == [0, 1, 2]
+
+
+def test_pareto_figure_one_front_per_budget():
+    """Each budget gets its own front trace in each panel."""
+    rows = [{"budget": b, "strategy": "dlora-kr", "accuracy": a, "money_usd": c,
+             "completion_p50_s": 3600 * c, "label": "x"}
+            for b, a, c in ((4, 0.7, 1.0), (4, 0.75, 2.0), (16, 0.8, 3.0), (16, 0.79, 4.0))]
+    fig = sweep.pareto_figure(rows)
+    fronts = [t for t in fig.data if (t.name or "").startswith("Pareto")]
+    assert len(fronts) == 4
+    assert list(fronts[0].x) == [1.0, 2.0] and list(fronts[1].x) == [3.0]
+
+
+def test_page_embeds_plotly_once_and_every_figure(tmp_path):
+    """The page is self-contained: plotly.js inline once, one div per section, written atomically."""
+    sections = [page.Section("a", "first", costs.cost_breakdown({"x": {"energy_j": 1.0}})),
+                page.Section("b", "second", sweep.pareto_figure([]))]
+    out = page.write_page(tmp_path / "d.html", "T", "sub", sections, facts=[("k", "v")])
+    text = out.read_text()
+    assert text.count("window.Plotly") >= 1 and text.count("<script type=\"text/javascript\">/**") <= 1
+    assert 'id="fig0"' in text and 'id="fig1"' in text
+    assert "<script src=" not in text and "src=\"http" not in text
+    assert list(tmp_path.iterdir()) == [out]
