@@ -1,0 +1,394 @@
+"""The profile file: what one real fine-tuning run measured, for the simulator to replay.
+
+A profile is the lab notebook of a training run: the model and PEFT shapes, the measured FLOPs of
+every PEFT module, the set-up (task, KR arm and settings, seed, library versions), and the traces
+(weight norms and active set per KR round, loss per step, accuracy per evaluation, time per step).
+The simulator and the dashboards never run torch; they read these files through
+:func:`load_profile`, which refuses anything malformed with one line naming the file and field.
+
+Layering: pydantic + numpy only; no other project module except ``errors`` and ``io``. The KR
+settings are mirrored field by field in :class:`KRSettings` (a test keeps them in step with
+``dlora_sim.kr.KRConfig``) rather than imported, so the schema stands alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dlora_sim.errors import InputError
+from dlora_sim.io import atomic_write_json
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ModelInfo",
+    "PeftInfo",
+    "ModuleRow",
+    "FlopInfo",
+    "KRSettings",
+    "Setup",
+    "EvalPoint",
+    "Traces",
+    "KROverhead",
+    "Result",
+    "Profile",
+    "load_profile",
+    "save_profile",
+    "active_matrix",
+    "active_fraction_series",
+    "churn_series",
+    "swap_fraction_series",
+    "scale_swaps",
+]
+
+#: Bumped whenever a field changes meaning or a required field is added.
+SCHEMA_VERSION = 1
+
+
+class _Frozen(BaseModel):
+    """Immutable, strict about unknown keys, and no NaN/inf (JSON cannot carry them anyway)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+class ModelInfo(_Frozen):
+    """The base model's shape (the frozen part that the cloud holds)."""
+
+    name: str = Field(min_length=1)
+    n_layers: int = Field(ge=1)
+    d_model: int = Field(ge=1)
+    n_heads: int = Field(ge=1)
+    d_ff: int = Field(ge=1)
+    vocab: int = Field(ge=1)
+    dtype: str = Field(min_length=1, description="dtype of the trained weights, e.g. 'float32'")
+    n_params: int = Field(ge=1, description="parameters of the base model, frozen ones included")
+
+
+class PeftInfo(_Frozen):
+    """The PEFT scheme: which modules were added and how big they are."""
+
+    method: Literal["lora", "adapter", "ia3"]
+    rank: int | None = Field(default=None, ge=1, description="LoRA rank r")
+    alpha: float | None = Field(default=None, gt=0, description="LoRA scaling alpha")
+    adapter_size: int | None = Field(default=None, ge=1, description="Adapter bottleneck width")
+    targets: list[str] = Field(min_length=1, description="targeted sub-layers, e.g. ['query', 'key']")
+
+
+class ModuleRow(_Frozen):
+    """One PEFT module (the unit KR kills and revives), with its measured FLOPs per token."""
+
+    name: str = Field(min_length=1)
+    layer: int = Field(ge=0)
+    kind: str = Field(min_length=1, description="e.g. 'q', 'k', 'v', 'o', 'adapter-attn', 'ia3-ffn'")
+    d_in: int = Field(ge=1)
+    d_out: int = Field(ge=1)
+    params: int = Field(ge=1, description="trainable parameters of the module")
+    fwd_flops_per_token: NonNegFloat
+    bwd_flops_per_token: NonNegFloat
+
+
+class FlopInfo(_Frozen):
+    """Where the FLOP numbers come from and how they are counted."""
+
+    source: str = Field(min_length=1, description="e.g. 'torch.utils.flop_counter' or 'fvcore'")
+    convention: str = Field(min_length=1, description="e.g. '1 MAC = 2 FLOPs'")
+    base_fwd_flops_per_token: float = Field(gt=0, description="frozen base model, forward")
+    base_bwd_flops_per_token: float = Field(ge=0, description="frozen base model, backward (input grads only)")
+
+
+class KRSettings(_Frozen):
+    """``dlora_sim.kr.KRConfig`` as recorded: every KR constant of the run, field by field."""
+
+    budget: int = Field(ge=1)
+    arm: Literal["all", "kr", "kill-only", "random", "static-topB"]
+    window_steps: int = Field(ge=1)
+    warmup_rounds: int = Field(ge=0)
+    hysteresis: NonNegFloat
+    score: Literal["norm-diff", "diff-norm"]
+    normalisation: Literal["none", "sqrt-params", "relative"]
+    ema: float = Field(ge=0, lt=1)
+    revival_pressure: NonNegFloat
+    probe: Literal["all", "killed", "none"]
+    probe_scale: float = Field(gt=0)
+    kill_keep_fraction: float = Field(ge=0, lt=1)
+    seed: int = Field(ge=0)
+
+    @classmethod
+    def from_config(cls, config: Any) -> KRSettings:
+        """Copy every field from a ``KRConfig`` (read by attribute, so no import is needed)."""
+        return cls(**{name: getattr(config, name) for name in cls.model_fields})
+
+
+class Setup(_Frozen):
+    """How the run was set up; enough to reproduce it with ``dlora-sim profile``."""
+
+    task: str = Field(min_length=1)
+    arm: Literal["all", "kr", "kill-only", "random", "static-topB"]
+    budget: int = Field(ge=1)
+    steps: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    batch: int = Field(ge=1)
+    seq_len: int = Field(ge=1)
+    seed: int = Field(ge=0)
+    kr: KRSettings
+    library_versions: dict[str, str] = Field(description="e.g. {'torch': '2.13.0', 'peft': '0.13.2'}")
+    command: str | None = Field(default=None, description="the command line that produced the file")
+
+    @model_validator(mode="after")
+    def _kr_agrees(self) -> Setup:
+        if self.kr.arm != self.arm:
+            raise ValueError(f"kr.arm {self.kr.arm!r} differs from arm {self.arm!r}")
+        if self.kr.budget != self.budget:
+            raise ValueError(f"kr.budget {self.kr.budget} differs from budget {self.budget}")
+        return self
+
+
+class EvalPoint(_Frozen):
+    """Accuracy on the dev split at one step."""
+
+    step: int = Field(ge=0)
+    accuracy: float = Field(ge=0, le=1)
+
+
+class Traces(_Frozen):
+    """Per-round, per-step and per-evaluation records of the run.
+
+    ``norms[r][m]`` is what KR round r was given for module m (the weight norm ‖W(t)‖ with score
+    ``norm-diff``; the change ‖W(t) − W(t−w)‖ with ``diff-norm``). ``active[r]`` is the sorted list
+    of module indices active *after* round r. ``probe_change[r][m]`` is the probe estimate, null
+    where no probe ran.
+    """
+
+    round_steps: list[int]
+    norms: list[list[float]]
+    active: list[list[int]]
+    probe_change: list[list[float | None]] | None = None
+    loss: list[float] = Field(min_length=1)
+    eval: list[EvalPoint] = Field(default_factory=list)
+    step_time_s: list[float] = Field(default_factory=list)
+
+
+class KROverhead(_Frozen):
+    """KR's own cost, averaged per training step (so it adds directly to a step's cost)."""
+
+    norm_s_per_step: NonNegFloat
+    probe_s_per_step: NonNegFloat
+    norm_flops_per_step: NonNegFloat
+    probe_flops_per_step: NonNegFloat
+    probe_batches: int = Field(ge=0, description="probe batches over the whole run")
+    rounds: int = Field(ge=0)
+
+
+class Result(_Frozen):
+    """Final numbers of the run."""
+
+    dev_accuracy: float = Field(ge=0, le=1)
+    test_accuracy: float = Field(ge=0, le=1)
+    trainable_params: int = Field(ge=0, description="PEFT parameters plus the task head")
+    wall_s: NonNegFloat
+
+
+class Profile(_Frozen):
+    """One profile file. See DESIGN.md section 5 and ``docs/kr.md``."""
+
+    schema_version: Literal[1]
+    model: ModelInfo
+    peft: PeftInfo
+    modules: list[ModuleRow] = Field(min_length=1)
+    flops: FlopInfo
+    setup: Setup
+    traces: Traces
+    kr_overhead: KROverhead
+    result: Result
+
+    @property
+    def n_modules(self) -> int:
+        """Number of PEFT modules (N)."""
+        return len(self.modules)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Profile:
+        """Cross-field rules: shapes agree, indices are in range, the budget is honoured."""
+        n, setup, tr = self.n_modules, self.setup, self.traces
+        names = [m.name for m in self.modules]
+        if len(set(names)) != n:
+            raise ValueError("modules: names must be unique")
+        if setup.arm != "all" and setup.budget > n:
+            raise ValueError(f"setup.budget: {setup.budget} exceeds the {n} modules")
+        rounds = len(tr.round_steps)
+        if len(tr.norms) != rounds or len(tr.active) != rounds:
+            raise ValueError(f"traces: round_steps, norms and active need one entry per round ({rounds}); got {len(tr.norms)} norms, {len(tr.active)} active")
+        if tr.probe_change is not None and len(tr.probe_change) != rounds:
+            raise ValueError(f"traces.probe_change: needs {rounds} rows, got {len(tr.probe_change)}")
+        if any(b <= a for a, b in zip(tr.round_steps, tr.round_steps[1:])) or any(not 0 <= s <= setup.steps for s in tr.round_steps):
+            raise ValueError(f"traces.round_steps: must increase strictly within 0..{setup.steps}")
+        for r in range(rounds):
+            if len(tr.norms[r]) != n:
+                raise ValueError(f"traces.norms[{r}]: needs {n} values (one per module), got {len(tr.norms[r])}")
+            if any(v < 0 for v in tr.norms[r]):
+                raise ValueError(f"traces.norms[{r}]: norms must be >= 0")
+            if tr.probe_change is not None and len(tr.probe_change[r]) != n:
+                raise ValueError(f"traces.probe_change[{r}]: needs {n} values, got {len(tr.probe_change[r])}")
+            row = tr.active[r]
+            if row != sorted(set(row)) or any(not 0 <= i < n for i in row):
+                raise ValueError(f"traces.active[{r}]: must be sorted unique indices in 0..{n - 1}")
+        _check_active_rule(tr.active, setup.arm, setup.budget, n)
+        if len(tr.loss) != setup.steps:
+            raise ValueError(f"traces.loss: needs {setup.steps} values (one per step), got {len(tr.loss)}")
+        if tr.step_time_s and len(tr.step_time_s) != setup.steps:
+            raise ValueError(f"traces.step_time_s: needs {setup.steps} values or none, got {len(tr.step_time_s)}")
+        if any(p.step > setup.steps for p in tr.eval):
+            raise ValueError(f"traces.eval: steps must be <= setup.steps ({setup.steps})")
+        return self
+
+
+def _check_active_rule(active: list[list[int]], arm: str, budget: int, n: int) -> None:
+    """Each arm's active-set rule (see ``dlora_sim.kr``), checked on the recorded history.
+
+    ``all``: every row holds all N modules. Other arms: rows hold N (warm-up) until the first
+    cut, and exactly B from the first row of size B on; ``kill-only`` may shrink through sizes in
+    between, each row a subset of the one before; ``static-topB`` never changes after its cut.
+    """
+    for r, row in enumerate(active):
+        size = len(row)
+        if arm == "all":
+            if size != n:
+                raise ValueError(f"traces.active[{r}]: arm 'all' keeps all {n} modules active, got {size}")
+            continue
+        previous = active[r - 1] if r else list(range(n))
+        if len(previous) == budget and size != budget:
+            raise ValueError(f"traces.active[{r}]: must hold exactly budget={budget} modules after the cut, got {size}")
+        if arm == "kill-only":
+            if not set(row) <= set(previous) or size < budget:
+                raise ValueError(f"traces.active[{r}]: arm 'kill-only' only removes modules and keeps >= {budget}")
+        elif size not in (n, budget) or (size == n and len(previous) != n):
+            raise ValueError(f"traces.active[{r}]: arm {arm!r} needs {n} (warm-up) or exactly budget={budget} modules, got {size}")
+        if arm == "static-topB" and len(previous) == budget and row != previous:
+            raise ValueError(f"traces.active[{r}]: arm 'static-topB' must not change after its cut")
+
+
+# -- reading and writing -------------------------------------------------------------------
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile file.
+
+    Args:
+        path: a JSON file written by :func:`save_profile`.
+
+    Returns:
+        The validated profile.
+
+    Raises:
+        InputError: ``"<path>: <problem>"`` on one line, for a missing or unreadable file, bad
+            JSON (corrupt or truncated), a different ``schema_version``, or a field that fails
+            validation (the message names the field).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such profile file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot read profile ({_one_line(error)})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        hint = " (file looks truncated)" if error.pos >= len(text.rstrip()) else ""
+        raise InputError(f"{path}: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}{hint}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a profile must be a JSON object, got {type(data).__name__}")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise InputError(f"{path}: schema_version is {version!r}; this dlora-sim reads version {SCHEMA_VERSION}")
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as error:
+        raise InputError(f"{path}: {_first_problem(error)}") from None
+
+
+def save_profile(profile: Profile, path: str | Path) -> None:
+    """Write ``profile`` as sorted, indented JSON, atomically (all or nothing)."""
+    atomic_write_json(path, profile.model_dump(mode="json"))
+
+
+def _first_problem(error: ValidationError) -> str:
+    """One line: the dotted field path and pydantic's message for the first problem."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}: {_one_line(message)}{more}" if where else f"{_one_line(message)}{more}"
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())
+
+
+# -- helpers for the simulator and the dashboards -------------------------------------------
+
+
+def active_matrix(profile: Profile) -> np.ndarray:
+    """Bool array rounds × modules: True where the module was active after the round."""
+    matrix = np.zeros((len(profile.traces.active), profile.n_modules), dtype=bool)
+    for r, row in enumerate(profile.traces.active):
+        matrix[r, row] = True
+    return matrix
+
+
+def active_fraction_series(profile: Profile) -> np.ndarray:
+    """Per round, the fraction of modules active after it (B/N after the cut, 1.0 in warm-up)."""
+    return active_matrix(profile).mean(axis=1)
+
+
+def churn_series(profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """Per round, how many modules were killed and how many revived (int arrays).
+
+    Round 0 is compared with the all-active start, so the warm-up cut shows as N − B kills.
+    """
+    matrix = active_matrix(profile)
+    before = np.vstack([np.ones((1, profile.n_modules), dtype=bool), matrix[:-1]])
+    kills = (before & ~matrix).sum(axis=1)
+    revivals = (~before & matrix).sum(axis=1)
+    return kills, revivals
+
+
+def swap_fraction_series(profile: Profile) -> np.ndarray:
+    """Per round, revivals as a fraction of the modules active before the round.
+
+    With a constant budget each revival replaces one kill, so this is the share of the active
+    set swapped out in the round; it is what :func:`scale_swaps` carries to another job size.
+    """
+    matrix = active_matrix(profile)
+    _, revivals = churn_series(profile)
+    before_sizes = np.concatenate([[profile.n_modules], matrix[:-1].sum(axis=1)])
+    return revivals / np.maximum(before_sizes, 1)
+
+
+def scale_swaps(swap_fractions: np.ndarray, budget: int) -> np.ndarray:
+    """Swaps per round for a job with ``budget`` active modules, keeping each round's fraction.
+
+    Rounding carries its remainder to the next round (error diffusion), so the total number of
+    swaps matches ``sum(fraction) · budget`` to within one and no round exceeds the budget.
+
+    Args:
+        swap_fractions: per-round swap fractions, e.g. from :func:`swap_fraction_series`.
+        budget: B of the simulated job.
+
+    Returns:
+        Int array, one swap count per round, each in 0..budget.
+    """
+    out = np.zeros(len(swap_fractions), dtype=int)
+    carry = 0.0
+    for r, fraction in enumerate(np.asarray(swap_fractions, dtype=float)):
+        want = fraction * budget + carry
+        out[r] = min(budget, max(0, int(np.floor(want + 0.5))))
+        carry = want - out[r]
+    return out

@@ -1,0 +1,162 @@
+"""The profile schema: round-trips, and every kind of broken file gives one line naming it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from dlora_sim.errors import InputError
+from dlora_sim.kr import KRConfig
+from dlora_sim.profile import (
+    KRSettings,
+    Profile,
+    active_fraction_series,
+    churn_series,
+    load_profile,
+    save_profile,
+    scale_swaps,
+    swap_fraction_series,
+)
+from test_profile_schema_builder import build_profile
+
+
+@pytest.fixture(scope="module")
+def profile() -> Profile:
+    return build_profile(arm="kr", budget=3, seed=1)
+
+
+@pytest.fixture
+def saved(tmp_path, profile):
+    path = tmp_path / "p.json"
+    save_profile(profile, path)
+    return path
+
+
+def _load_error(path) -> str:
+    with pytest.raises(InputError) as caught:
+        load_profile(path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(str(path))
+    return message
+
+
+def _edit(path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_round_trip_is_identical_and_byte_stable(saved, profile, tmp_path):
+    """Saving then loading gives an equal profile; saving again gives identical bytes."""
+    loaded = load_profile(saved)
+    assert loaded == profile
+    save_profile(loaded, tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_bytes() == saved.read_bytes()
+
+
+def test_missing_file_names_the_file(tmp_path):
+    """A path that does not exist is reported as such, not as a traceback."""
+    assert "no such profile file" in _load_error(tmp_path / "nope.json")
+
+
+def test_corrupt_json_is_one_line(saved):
+    """Garbage in the middle of the file gives a JSON error with line and column."""
+    text = saved.read_text()
+    saved.write_text(text[:100] + "}{oops" + text[100:])
+    assert "not valid JSON at line" in _load_error(saved)
+
+
+def test_truncated_file_says_truncated(saved):
+    """A file cut in half (bytes) is reported as invalid JSON that looks truncated."""
+    data = saved.read_bytes()
+    saved.write_bytes(data[: len(data) // 2])
+    assert "looks truncated" in _load_error(saved)
+
+
+def test_wrong_schema_version_is_refused(saved):
+    """A profile from another schema version is refused, naming both versions."""
+    _edit(saved, lambda d: d.update(schema_version=2))
+    message = _load_error(saved)
+    assert "schema_version is 2" in message and "version 1" in message
+
+
+def test_bad_field_names_its_path(saved):
+    """A negative rank is reported with the dotted field path."""
+    _edit(saved, lambda d: d["peft"].update(rank=-1))
+    assert "peft.rank" in _load_error(saved)
+
+
+def test_unknown_key_is_refused(saved):
+    """Extra keys are errors (extra='forbid'), so typos do not pass silently."""
+    _edit(saved, lambda d: d["setup"].update(lerning_rate=0.1))
+    assert "setup.lerning_rate" in _load_error(saved)
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda d: d["traces"]["norms"][2].pop(), "traces.norms[2]"),
+        (lambda d: d["traces"]["active"][4].append(23), "budget=3"),
+        (lambda d: d["traces"]["active"].__setitem__(3, [2, 1, 0]), "traces.active[3]"),
+        (lambda d: d["traces"]["active"].__setitem__(3, [0, 1, 99]), "traces.active[3]"),
+        (lambda d: d["traces"]["loss"].pop(), "traces.loss"),
+        (lambda d: d["traces"]["round_steps"].reverse(), "traces.round_steps"),
+        (lambda d: d["setup"].update(budget=4), "kr.budget"),
+        (lambda d: d["setup"].update(arm="random"), "kr.arm"),
+        (lambda d: d["modules"][1].update(name=d["modules"][0]["name"]), "unique"),
+    ],
+)
+def test_cross_field_rules(saved, change, needle):
+    """Shapes, index ranges, the budget rule and setup/KR agreement are checked across fields."""
+    _edit(saved, change)
+    assert needle in _load_error(saved)
+
+
+def test_static_topb_may_not_change_after_its_cut(tmp_path):
+    """A static-topB history that swaps a module after the cut is rejected."""
+    path = tmp_path / "s.json"
+    save_profile(build_profile(arm="static-topB"), path)
+
+    def swap(d):
+        last = d["traces"]["active"][-1]
+        d["traces"]["active"][-1] = sorted(set(range(24)) - set(last))[:3]
+
+    _edit(path, swap)
+    assert "static-topB" in _load_error(path)
+
+
+def test_non_object_json_is_refused(tmp_path):
+    """A JSON list is not a profile."""
+    path = tmp_path / "list.json"
+    path.write_text("[1, 2]")
+    assert "must be a JSON object" in _load_error(path)
+
+
+def test_kr_settings_mirror_kr_config():
+    """Every KRConfig field is recorded by KRSettings and nothing else, so the two cannot drift."""
+    assert set(KRSettings.model_fields) == {f.name for f in dataclasses.fields(KRConfig)}
+    config = KRConfig(budget=5, arm="random", hysteresis=0.3, seed=7)
+    assert KRSettings.from_config(config).model_dump() == dataclasses.asdict(config)
+
+
+def test_active_fraction_and_churn_helpers(profile):
+    """Warm-up rounds are fully active, later rounds hold B/N; kills and revivals balance after the cut."""
+    fractions = active_fraction_series(profile)
+    assert fractions[0] == 1.0 and np.allclose(fractions[1:], 3 / 24)
+    kills, revivals = churn_series(profile)
+    assert kills[1] == 21 and revivals[1] == 0
+    assert np.array_equal(kills[2:], revivals[2:])
+    swaps = swap_fraction_series(profile)
+    assert np.allclose(swaps[2:], revivals[2:] / 3)
+
+
+def test_scale_swaps_keeps_the_fraction_and_the_total():
+    """Scaling swap fractions to a bigger budget keeps each round's share and the total within one."""
+    fractions = np.array([0.0, 1 / 3, 1 / 3, 0.0, 2 / 3, 1 / 3])
+    scaled = scale_swaps(fractions, budget=16)
+    assert scaled.max() <= 16 and scaled.min() >= 0
+    assert abs(scaled.sum() - fractions.sum() * 16) <= 1
+    assert np.array_equal(scale_swaps(fractions, budget=3), np.array([0, 1, 1, 0, 2, 1]))
