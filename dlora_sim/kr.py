@@ -277,7 +277,8 @@ class KRController:
         """
         norms = self._vector(norms, "norms")
         probe = None if probe_change is None else self._vector(probe_change, "probe_change", allow_nan=True)
-        no_baseline = self.config.score == "norm-diff" and self._prev_norms is None
+        uses_scores = self.config.arm in ("kr", "kill-only", "static-topB")
+        no_baseline = uses_scores and self.config.score == "norm-diff" and self._prev_norms is None
         scores = self._scores(norms, probe)
         before = self._active.copy()
         index = self._rounds

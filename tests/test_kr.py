@@ -148,6 +148,8 @@ def test_first_norm_diff_round_without_baseline_only_records():
     ctrl = KRController(5, KRConfig(budget=1, arm="kr", warmup_rounds=0))
     decision = ctrl.round(np.arange(5.0))
     assert decision.warmup and decision.active.all()
+    random_arm = KRController(5, KRConfig(budget=1, arm="random", warmup_rounds=0))
+    assert random_arm.round(np.arange(5.0)).active.sum() == 1  # random needs no evidence
 
 
 def test_static_topb_freezes_after_its_cut():

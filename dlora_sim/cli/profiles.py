@@ -1,0 +1,186 @@
+"""``dlora-sim profiles table``: the accuracy/overhead table of a folder of profiles.
+
+The table in ``profiles/README.md`` is produced by this command, never typed by hand: it reads
+every ``*.json`` profile in the folder (validated by :func:`dlora_sim.profile.load_profile`),
+groups runs that differ only by seed, and reports accuracy as the mean with the min–max range
+over seeds (with two seeds a standard deviation says little, the range says what happened).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from dlora_sim.cli.app import app
+from dlora_sim.errors import InputError
+from dlora_sim.io import atomic_write_text
+from dlora_sim.profile import Profile, churn_series, load_profile
+
+__all__ = ["GroupRow", "group_profiles", "load_folder", "markdown_table", "replace_between_markers"]
+
+START_MARKER = "<!-- table:start -->"
+END_MARKER = "<!-- table:end -->"
+ARM_ORDER = ("all", "kr", "kill-only", "random", "static-topB")
+HEADERS = (
+    "task", "peft", "arm", "B/N", "seeds", "test acc % mean [min–max]", "dev acc % mean",
+    "trainable params", "swaps/round", "KR ms/step", "KR % of step", "KR MFLOP/step", "steps",
+)
+
+profiles_app = typer.Typer(help="Inspect training profiles (the files `dlora-sim profile` writes).", no_args_is_help=True)
+app.add_typer(profiles_app, name="profiles")
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """Runs that share (task, PEFT method, arm, budget), summarised over their seeds."""
+
+    task: str
+    peft: str
+    arm: str
+    budget: int
+    n_modules: int
+    seeds: tuple[int, ...]
+    test_accuracy: tuple[float, ...]
+    dev_accuracy: tuple[float, ...]
+    trainable_params: int
+    swaps_per_round: float
+    kr_s_per_step: float
+    kr_step_fraction: float
+    kr_flops_per_step: float
+    steps: tuple[int, ...]
+
+    def cells(self) -> list[str]:
+        """The row as display strings, in :data:`HEADERS` order."""
+        test = 100 * np.array(self.test_accuracy)
+        steps = f"{min(self.steps)}" if len(set(self.steps)) == 1 else f"{min(self.steps)}–{max(self.steps)}"
+        return [
+            self.task,
+            self.peft,
+            self.arm,
+            f"{self.budget}/{self.n_modules}",
+            str(len(self.seeds)),
+            f"{test.mean():.1f} [{test.min():.1f}–{test.max():.1f}]",
+            f"{100 * np.mean(self.dev_accuracy):.1f}",
+            f"{self.trainable_params:,}",
+            f"{self.swaps_per_round:.2f}",
+            f"{1e3 * self.kr_s_per_step:.2f}",
+            f"{100 * self.kr_step_fraction:.1f}",
+            f"{self.kr_flops_per_step / 1e6:.1f}",
+            steps,
+        ]
+
+
+def load_folder(directory: Path) -> list[Profile]:
+    """Every ``*.json`` profile directly in ``directory``, sorted by file name.
+
+    Raises:
+        InputError: the folder is missing or holds no profile; a file is not a valid profile.
+    """
+    if not directory.is_dir():
+        raise InputError(f"{directory}: no such folder of profiles")
+    paths = sorted(directory.glob("*.json"))
+    if not paths:
+        raise InputError(f"{directory}: no profile files (*.json) in this folder")
+    return [load_profile(path) for path in paths]
+
+
+def _swaps_per_round(profile: Profile) -> float:
+    """Mean revivals per round after the cut to B (how much of the budget is re-drawn)."""
+    _, revivals = churn_series(profile)
+    sizes = np.array([len(row) for row in profile.traces.active])
+    after_cut = np.flatnonzero(sizes == profile.setup.budget)
+    steady = after_cut[1:] if after_cut.size else after_cut  # the cut round itself revives nothing
+    return float(revivals[steady].mean()) if steady.size else 0.0
+
+
+def group_profiles(profiles: list[Profile]) -> list[GroupRow]:
+    """Group by (task, PEFT method, arm, budget) and summarise over seeds; deterministic order."""
+    groups: dict[tuple[str, str, str, int], list[Profile]] = {}
+    for p in profiles:
+        budget = p.n_modules if p.setup.arm == "all" else p.setup.budget
+        groups.setdefault((p.setup.task, p.peft.method, p.setup.arm, budget), []).append(p)
+    rows = []
+    for (task, peft, arm, budget), members in groups.items():
+        members.sort(key=lambda p: p.setup.seed)
+        kr_s = [p.kr_overhead.norm_s_per_step + p.kr_overhead.probe_s_per_step for p in members]
+        step_s = [np.mean(p.traces.step_time_s) if p.traces.step_time_s else np.nan for p in members]
+        rows.append(GroupRow(
+            task=task, peft=peft, arm=arm, budget=budget, n_modules=members[0].n_modules,
+            seeds=tuple(p.setup.seed for p in members),
+            test_accuracy=tuple(p.result.test_accuracy for p in members),
+            dev_accuracy=tuple(p.result.dev_accuracy for p in members),
+            trainable_params=int(round(np.mean([p.result.trainable_params for p in members]))),
+            swaps_per_round=float(np.mean([_swaps_per_round(p) for p in members])),
+            kr_s_per_step=float(np.mean(kr_s)),
+            kr_step_fraction=float(np.nanmean(np.array(kr_s) / np.array(step_s))) if not np.isnan(step_s).all() else 0.0,
+            kr_flops_per_step=float(np.mean([p.kr_overhead.norm_flops_per_step + p.kr_overhead.probe_flops_per_step for p in members])),
+            steps=tuple(p.setup.steps for p in members),
+        ))
+    arm_rank = {arm: i for i, arm in enumerate(ARM_ORDER)}
+    rows.sort(key=lambda r: (r.task, r.peft, arm_rank.get(r.arm, len(ARM_ORDER)), r.budget))
+    return rows
+
+
+def markdown_table(rows: list[GroupRow], command: str) -> str:
+    """The rows as a GitHub markdown table, with a note on the spread and the producing command."""
+    lines = [
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "|".join("---" if i < 3 else "---:" for i in range(len(HEADERS))) + "|",
+    ]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    lines += [
+        "",
+        "Accuracy: mean over seeds with the [min–max] range. swaps/round: modules revived (and as "
+        "many killed) per KR round after the cut to B. KR overhead: norm computation plus probe "
+        "batches, averaged per training step, in time and FLOPs.",
+        "",
+        f"Generated by `{command}`; do not edit by hand.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def replace_between_markers(document: str, block: str, where: str) -> str:
+    """Put ``block`` between the table markers, keeping the rest; append the markers if absent.
+
+    Raises:
+        InputError: the markers are present but broken (one missing, repeated, or out of order).
+    """
+    starts, ends = document.count(START_MARKER), document.count(END_MARKER)
+    if starts == ends == 0:
+        separator = "" if not document or document.endswith("\n\n") else ("\n" if document.endswith("\n") else "\n\n")
+        return f"{document}{separator}{START_MARKER}\n{block}{END_MARKER}\n"
+    head, _, rest = document.partition(START_MARKER)
+    _, _, tail = rest.partition(END_MARKER)
+    if starts != 1 or ends != 1 or END_MARKER in head:
+        raise InputError(f"{where}: needs exactly one '{START_MARKER}' followed by one '{END_MARKER}'")
+    return f"{head}{START_MARKER}\n{block}{END_MARKER}{tail}"
+
+
+@profiles_app.command("table")
+def table(
+    directory: Annotated[Path, typer.Argument(help="Folder holding profile files (*.json, not searched recursively).")] = Path("profiles"),
+    write: Annotated[Path | None, typer.Option("--write", help="Also write the table as markdown into this file, between '<!-- table:start -->' and '<!-- table:end -->' (added at the end if missing); the rest of the file is kept.")] = None,
+) -> None:
+    """Print accuracy (mean [min–max] over seeds), trainable parameters and KR overhead per (task, PEFT, arm, budget)."""
+    rows = group_profiles(load_folder(directory))
+    view = Table(title=escape(f"Profiles in {directory} — accuracy mean [min–max] over seeds"))
+    for i, header in enumerate(HEADERS):
+        view.add_column(escape(header), justify="left" if i < 3 else "right")
+    for row in rows:
+        view.add_row(*(escape(cell) for cell in row.cells()))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=240)  # piped or captured: do not squash 13 columns into 80
+    console.print(view)
+    if write is not None:
+        document = write.read_text(encoding="utf-8") if write.exists() else "# Profiles\n\n"
+        command = f"dlora-sim profiles table {directory.as_posix()} --write {write.as_posix()}"
+        atomic_write_text(write, replace_between_markers(document, markdown_table(rows, command), str(write)))
+        Console(stderr=True).print(f"wrote the table into {write}")
