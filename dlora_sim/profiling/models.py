@@ -35,9 +35,9 @@ LORA_TARGETS = {
 _KINDS = (
     (r"attention\.self\.query$", "q"), (r"attention\.self\.key$", "k"),
     (r"attention\.self\.value$", "v"), (r"attention\.output\.dense$", "o"),
-    (r"intermediate\.dense$", "ffn_up"), (r"\d+\.output\.dense$", "ffn_down"),
-    (r"attention\.output\.dense\.adapter$", "adapter_attn"),
-    (r"\d+\.output\.dense\.adapter$", "adapter_ffn"),
+    (r"intermediate\.dense$", "up"), (r"\d+\.output\.dense$", "down"),
+    (r"attention\.output\.dense\.adapter$", "adapter-attn"),
+    (r"\d+\.output\.dense\.adapter$", "adapter-ffn"),
 )
 
 
