@@ -127,3 +127,9 @@ def test_page_embeds_plotly_once_and_every_figure(tmp_path):
     assert 'id="fig0"' in text and 'id="fig1"' in text
     assert "<script src=" not in text and "src=\"http" not in text
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_diff_norm_profiles_are_shown_as_recorded():
+    """With score diff-norm the profile already holds the change, so it is not differenced again."""
+    change = kr.norm_change_matrix([[0.0, 0.0], [0.2, 0.0], [0.1, 0.3]], score="diff-norm")
+    assert np.allclose(change, [[0.2, 0.1], [0.0, 0.3]])

@@ -36,14 +36,18 @@ def kr_events(active: Sequence[Sequence[int]]) -> tuple[list[tuple[int, int]], l
     return kills, revivals
 
 
-def norm_change_matrix(norms: Sequence[Sequence[float]]) -> np.ndarray:
-    """|Δ‖W‖| per module between consecutive rounds, shape (modules, rounds-1).
+def norm_change_matrix(norms: Sequence[Sequence[float]], score: str = "norm-diff") -> np.ndarray:
+    """Weight change per module between consecutive rounds, shape (modules, rounds-1).
 
+    With score ``norm-diff`` the profile records the norm ‖W(t)‖ per round, so the change is
+    |‖W(t)‖ − ‖W(t−w)‖|; with ``diff-norm`` it records ‖W(t) − W(t−w)‖ already, used as it is.
     A killed module is frozen, so its change is exactly zero: the dark cells of the heatmap.
     """
     arr = np.asarray(norms, dtype=float)
     if arr.ndim != 2 or arr.shape[0] < 2:
         return np.zeros((arr.shape[1] if arr.ndim == 2 else 0, 0))
+    if score == "diff-norm":
+        return arr[1:].T.copy()
     return np.abs(np.diff(arr, axis=0)).T
 
 
@@ -52,6 +56,7 @@ def norm_heatmap(
     round_steps: Sequence[int],
     norms: Sequence[Sequence[float]],
     active: Sequence[Sequence[int]],
+    score: str = "norm-diff",
     title: str = "Kill-and-Revive: how much each module's weights changed per KR round",
 ) -> go.Figure:
     """Heatmap of per-module weight-norm change over training, kills and revivals marked.
@@ -61,12 +66,14 @@ def norm_heatmap(
         round_steps: training step at which each KR round happened.
         norms: ``norms[round][module]``: the L2 norm of the module's weights at that round.
         active: ``active[round]``: sorted indices of modules active after that round.
+        score: the profile's KR score kind, saying what ``norms`` holds (see
+            :func:`norm_change_matrix`).
         title: figure title.
 
     Returns:
         A plotly figure; x is the training step, y the module.
     """
-    change = norm_change_matrix(norms)
+    change = norm_change_matrix(norms, score)
     if change.shape[1] == 0:
         return empty_figure(title, "The profile has fewer than two KR rounds: no change to show.")
     steps = list(round_steps[1:])

@@ -1,0 +1,223 @@
+"""The sweep table: one row per (point, strategy), rebuilt from the point folders every time.
+
+Rebuilding instead of appending is what makes a sweep resumable without bookkeeping: whatever
+points have their completion marker are in the table, each exactly once, whichever run (or
+which crashed run) produced them. Accuracy is not simulated; it is looked up in the real
+training profiles that match a point's task, PEFT method, KR arm and budget fraction B/N.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dlora_sim.io import atomic_write_bytes
+
+TABLE = "sweep.parquet"
+
+#: simulator strategy -> the profile arm whose accuracy it reaches. Cloud- and edge-only PEFT
+#: train every module, so their accuracy is the all-modules arm's.
+ARM_OF_STRATEGY: dict[str, str] = {
+    "dlora-all": "all", "cloud-only": "all", "edge-only": "all",
+    "dlora-kr": "kr", "dlora-random": "random",
+}
+
+#: a profile's budget fraction B/N may differ from a point's by this much (relative) and match
+BUDGET_FRACTION_TOLERANCE = 0.25
+
+
+def _flatten_numbers(obj: Any, prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a nested mapping as dotted keys (strings, lists and nulls are dropped)."""
+    out: dict[str, float] = {}
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            out.update(_flatten_numbers(value, f"{prefix}{key}."))
+    elif isinstance(obj, bool):
+        pass
+    elif isinstance(obj, (int, float)):
+        out[prefix[:-1]] = float(obj)
+    return out
+
+
+def strategy_metrics(summary: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Per strategy, its numeric summary fields flattened to dotted names."""
+    strategies = summary.get("strategies", {})
+    if isinstance(strategies, list):  # tolerate a list of {"strategy": name, ...}
+        strategies = {s.get("strategy", s.get("name")): s for s in strategies}
+    return {str(name): _flatten_numbers(values) for name, values in strategies.items()}
+
+
+def _dig(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(obj, Mapping) or part not in obj:
+            return None
+        obj = obj[part]
+    return obj
+
+
+def point_record(pid: str, overrides: Mapping[str, Any], results_dir: Path,
+                 wall_s: float) -> dict[str, Any]:
+    """The small record of one finished point, read back from its results folder."""
+    summary = json.loads((results_dir / "summary.json").read_text(encoding="utf-8"))
+    scenario = json.loads((results_dir / "scenario.json").read_text(encoding="utf-8"))
+    groups = _dig(scenario, "fleet.groups") or []
+    return {
+        "point_id": pid,
+        "overrides": dict(overrides),
+        "wall_s": wall_s,
+        "scenario": {
+            "name": scenario.get("name"),
+            "budget": _dig(scenario, "job.budget"),
+            "module_count": _dig(scenario, "job.module_count"),
+            "profile": _dig(scenario, "job.profile"),
+            "seed": _dig(scenario, "run.seed"),
+            "devices": sum(int(g.get("count", 0)) for g in groups if isinstance(g, Mapping)),
+        },
+        "strategies": strategy_metrics(summary),
+    }
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+
+@dataclass(frozen=True)
+class ProfileFacts:
+    """What accuracy matching needs from one profile file."""
+
+    path: str
+    task: str
+    method: str
+    arm: str
+    budget_fraction: float
+    test_accuracy: float
+
+
+def profile_facts(path: Path) -> ProfileFacts:
+    """Load one profile (validated) and keep the matching keys and its test accuracy."""
+    from dlora_sim.profile import load_profile
+
+    p = load_profile(path)
+    return ProfileFacts(str(path), p.setup.task, p.peft.method, p.setup.arm,
+                        p.setup.budget / p.n_modules, p.result.test_accuracy)
+
+
+def index_profiles(folder: Path) -> list[ProfileFacts]:
+    """Every loadable profile in ``folder`` (not recursive); unreadable files are skipped."""
+    from dlora_sim.errors import InputError
+
+    facts = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            facts.append(profile_facts(path))
+        except InputError:
+            continue
+    return facts
+
+
+def match_accuracy(strategy: str, budget: float, module_count: float, reference: ProfileFacts,
+                   index: list[ProfileFacts]) -> tuple[float, int, float]:
+    """Mean test accuracy of the profiles matching a (strategy, budget) point.
+
+    A profile matches when it has the reference profile's task and PEFT method, the strategy's
+    arm, and (except for arm ``all``) a budget fraction B/N within 25% of the point's; of those,
+    the closest fraction wins and its seeds are averaged.
+
+    Returns:
+        ``(accuracy, n_profiles, matched_fraction)``; NaN accuracy and 0 when nothing matches.
+    """
+    arm = ARM_OF_STRATEGY.get(strategy)
+    cands = [f for f in index if f.task == reference.task and f.method == reference.method
+             and f.arm == arm]
+    if arm != "all" and cands:
+        want = budget / module_count
+        cands = [f for f in cands
+                 if abs(f.budget_fraction - want) <= BUDGET_FRACTION_TOLERANCE * want]
+        if cands:
+            best = min(abs(f.budget_fraction - want) for f in cands)
+            cands = [f for f in cands if abs(f.budget_fraction - want) == best]
+    if not cands:
+        return math.nan, 0, math.nan
+    acc = sum(f.test_accuracy for f in cands) / len(cands)
+    return acc, len(cands), cands[0].budget_fraction
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def _column_value(value: Any) -> Any:
+    """Scalars stay; tables and lists (inline links, target lists) become canonical JSON."""
+    if isinstance(value, (Mapping, list, tuple)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
+
+
+def table_rows(spec: Any, out_dir: Path) -> list[dict[str, Any]]:
+    """One row per finished point and strategy, in the spec's point order."""
+    from dlora_sim.sweep import MARKER
+
+    rows: list[dict[str, Any]] = []
+    index_cache: dict[str, list[ProfileFacts]] = {}
+    for point in spec.points:
+        marker = out_dir / "points" / point.point_id / MARKER
+        if not marker.is_file():
+            continue
+        record = json.loads(marker.read_text(encoding="utf-8"))
+        facts = record["scenario"]
+        reference, index = None, []
+        if facts.get("profile"):
+            ref_path = Path(facts["profile"])
+            folder = spec.profiles_dir or ref_path.parent
+            if str(folder) not in index_cache:
+                index_cache[str(folder)] = index_profiles(folder) if folder.is_dir() else []
+            index = index_cache[str(folder)]
+            reference = next((f for f in index if Path(f.path) == ref_path), None)
+            if reference is None and ref_path.is_file():
+                reference = profile_facts(ref_path)
+        for strategy, metrics in record["strategies"].items():
+            row: dict[str, Any] = {"point_id": point.point_id, "label": point.label,
+                                   "strategy": strategy}
+            row.update({k: _column_value(v) for k, v in point.overrides.items()})
+            row.update({"budget": facts.get("budget"), "module_count": facts.get("module_count"),
+                        "devices": facts.get("devices"), "seed": facts.get("seed"),
+                        "point_wall_s": record.get("wall_s")})
+            acc, n, frac = (math.nan, 0, math.nan)
+            if reference is not None and facts.get("budget") and facts.get("module_count"):
+                acc, n, frac = match_accuracy(strategy, facts["budget"], facts["module_count"],
+                                              reference, index)
+            row.update({"accuracy": acc, "accuracy_profiles": n,
+                        "accuracy_budget_fraction": frac,
+                        "accuracy_task": reference.task if reference else None})
+            row.update(metrics)
+            rows.append(row)
+    return rows
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Columns in first-seen order; a missing value is null; mixed-type columns become text."""
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    arrays = {}
+    for name in names:
+        values = [r.get(name) for r in rows]
+        try:
+            arrays[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays[name] = pa.array([None if v is None else str(v) for v in values])
+    return pa.table(arrays) if names else pa.table({"point_id": pa.array([], pa.string())})
+
+
+def build_table(spec: Any, out_dir: Path) -> Path:
+    """Rebuild ``sweep.parquet`` from the point folders and write it atomically."""
+    table = rows_to_table(table_rows(spec, out_dir))
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    path = out_dir / TABLE
+    atomic_write_bytes(path, sink.getvalue())
+    return path
