@@ -1,0 +1,123 @@
+"""The scenario's only door into the cost model: catalog names, module counts, job specs.
+
+Kept in one small file so that the scenario models read as configuration, and so that the
+cost model stays the one source of truth for names and shapes (a scenario never keeps a
+catalog of its own).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from dlora_sim import cost
+from dlora_sim.errors import InputError
+
+if TYPE_CHECKING:
+    from dlora_sim.scenario.models import JobConfig
+
+_KINDS = ("model", "device", "link", "gpu")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Return ``name`` if the catalog of ``kind`` has it, else ValueError listing the allowed."""
+    if kind == "strategy":
+        if name not in cost.STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; allowed: {', '.join(cost.STRATEGIES)}")
+        return name
+    if kind not in _KINDS:
+        raise ValueError(f"unknown catalog {kind!r}")
+    try:
+        getattr(cost, f"get_{kind}")(name)
+    except InputError as error:
+        raise ValueError(str(error)) from None
+    return name
+
+
+def device_table(name: str) -> dict[str, Any]:
+    """A catalog device as the inline table a scenario would otherwise spell out."""
+    check_name("device", name)
+    device = cost.get_device(name)
+    return {
+        "name": name,
+        "flops_per_s": float(device.flops_per_s),
+        "memory_bytes": int(device.memory_bytes),
+        "joules_per_flop": float(device.joules_per_flop),
+    }
+
+
+def link_table(name: str) -> dict[str, Any]:
+    """A catalog link as an inline table (jitter and loss from the catalog when it has them)."""
+    check_name("link", name)
+    link = cost.get_link(name)
+    table: dict[str, Any] = {
+        "name": name,
+        "up_bps": float(link.up_bps),
+        "down_bps": float(link.down_bps),
+        "rtt_s": float(link.rtt_s),
+    }
+    for optional in ("jitter_s", "loss_rate"):
+        if hasattr(link, optional):
+            table[optional] = float(getattr(link, optional))
+    return table
+
+
+def gpu(name: str, usd_per_hour: float | None) -> Any:
+    """The catalog GPU, with its price replaced when the scenario overrides it."""
+    entry = cost.get_gpu(name)
+    if usd_per_hour is None:
+        return entry
+    import dataclasses
+
+    return dataclasses.replace(entry, usd_per_hour=usd_per_hour)
+
+
+def peft_spec(job: JobConfig) -> Any:
+    return cost.PeftSpec(
+        method=job.peft, rank=job.rank, targets=tuple(job.targets), adapter_size=job.adapter_size
+    )
+
+
+def module_count(job: JobConfig) -> int:
+    """PEFT modules of the job's model and PEFT set-up, from the cost model's module table."""
+    return _module_count(job.model, job.peft, job.rank, tuple(job.targets), job.adapter_size)
+
+
+@lru_cache(maxsize=256)
+def _module_count(model: str, peft: str, rank: int, targets: tuple[str, ...], adapter_size: int) -> int:
+    spec = cost.PeftSpec(method=peft, rank=rank, targets=targets, adapter_size=adapter_size)
+    try:
+        table = cost.module_table(cost.get_model(model), spec)
+    except InputError as error:
+        raise ValueError(str(error)) from None
+    return len(table)
+
+
+def default_targets(method: Any) -> tuple[str, ...]:
+    """The cost model's default targets of a PEFT method (empty for an unknown method)."""
+    try:
+        return tuple(cost.PeftSpec(method=method).targets or ())
+    except (InputError, TypeError):
+        return ()  # the method field itself reports the problem
+
+
+def job_spec(job: JobConfig, **overrides: Any) -> Any:
+    """The cost model's ``JobSpec`` for this job (steps resolved from the profile if needed)."""
+    return cost.JobSpec(
+        model=cost.get_model(job.model),
+        peft=peft_spec(job),
+        batch=job.batch,
+        seq_len=job.seq_len,
+        steps=job.total_steps,
+        budget=job.budget,
+        dtype_bytes=job.dtype_bytes,
+        killed_policy=job.killed_policy,
+        head_placement=job.head_placement,
+        exchange=job.exchange,
+        kr_interval_steps=job.kr_interval_steps,
+        kr_warmup_rounds=job.kr_warmup_rounds,
+        probe_batch=job.probe_batch,
+        loss_tokens_per_sample=job.loss_tokens_per_sample,
+        head_out_dim=job.head_out_dim,
+        **overrides,
+    )
