@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 Arm = Literal["all", "kr", "kill-only", "random", "static-topB"]
-Score = Literal["norm-diff", "diff-norm"]
+Score = Literal["norm-diff", "diff-norm", "probe-grad"]
 Normalisation = Literal["none", "sqrt-params", "relative"]
 ProbeMode = Literal["all", "killed", "none"]
 
@@ -54,8 +54,10 @@ ProbeMode = Literal["all", "killed", "none"]
 #: control); ``static-topB``: the top B at the end of warm-up, frozen for the rest of training.
 ARMS: tuple[str, ...] = ("all", "kr", "kill-only", "random", "static-topB")
 #: ``norm-diff``: |‖W(t)‖ − ‖W(t−w)‖|, the caller passes weight norms ‖W(t)‖;
-#: ``diff-norm``: ‖W(t) − W(t−w)‖, the caller keeps a snapshot and passes that change directly.
-SCORES: tuple[str, ...] = ("norm-diff", "diff-norm")
+#: ``diff-norm``: ‖W(t) − W(t−w)‖, the caller keeps a snapshot and passes that change directly;
+#: ``probe-grad``: every module is scored by the probe batch's would-be change (greedy by current
+#: gradient, the Gauss-Southwell rule of coordinate descent); norms are then only recorded.
+SCORES: tuple[str, ...] = ("norm-diff", "diff-norm", "probe-grad")
 #: ``none``: raw change; ``sqrt-params``: change / sqrt(params) so big modules do not win by size;
 #: ``relative``: change / ‖W(t−w)‖ (only meaningful with ``norm-diff``, where norms are known).
 NORMALISATIONS: tuple[str, ...] = ("none", "sqrt-params", "relative")
@@ -119,7 +121,8 @@ class KRConfig:
             (_finite(self.probe_scale) and self.probe_scale > 0, f"probe_scale must be > 0, got {self.probe_scale!r}"),
             (_finite(self.kill_keep_fraction) and 0 <= self.kill_keep_fraction < 1, f"kill_keep_fraction must be in [0, 1), got {self.kill_keep_fraction!r}"),
             (isinstance(self.seed, int) and self.seed >= 0, f"seed must be an integer >= 0, got {self.seed!r}"),
-            (not (self.normalisation == "relative" and self.score == "diff-norm"), "normalisation 'relative' needs score 'norm-diff' (weight norms are not known with 'diff-norm')"),
+            (not (self.normalisation == "relative" and self.score != "norm-diff"), f"normalisation 'relative' needs score 'norm-diff' (weight norms are not known with {self.score!r})"),
+            (not (self.score == "probe-grad" and self.probe != "all"), "probe must be 'all' with score 'probe-grad' (every module is scored by the probe)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -195,6 +198,8 @@ def kr_round_work(config: KRConfig, active: np.ndarray) -> KRRoundWork:
     else:
         mask = np.zeros_like(active)
     needs_norms = config.arm in ("kr", "kill-only", "static-topB")
+    if needs_norms and config.score == "probe-grad":
+        mask = np.ones_like(active)  # every module is scored by the probe, every deciding round
     return KRRoundWork(
         norm_modules=n_active if needs_norms else 0,
         probe_modules=int(mask.sum()),
@@ -316,21 +321,27 @@ class KRController:
             observed = np.abs(norms - self._prev_norms)
             reference = self._prev_norms
             self._prev_norms = norms.copy()
-        else:
+        elif cfg.score == "diff-norm":
             observed, reference = norms, None
+        else:  # probe-grad: one yardstick for all modules, no calibration needed
+            raw = np.full(self.n_modules, np.nan) if probe is None else probe.copy()
+            return self._finish(self._normalise(raw, None))
         trained = self._active  # the mask that was active during the window just ended
         raw = np.where(trained, observed, np.nan)
         if probe is not None:
             raw = np.where(trained, raw, probe * self._probe_factor(observed, probe, trained))
-        raw = self._normalise(raw, reference)
-        # Smooth, and remember scores for modules that had no evidence this round.
+        return self._finish(self._normalise(raw, reference))
+
+    def _finish(self, raw: np.ndarray) -> np.ndarray:
+        """Smooth across rounds, keep old scores where no evidence came, add revival pressure."""
+        cfg = self.config
         previous = self._last_score
         have_prev = ~np.isnan(previous)
         smoothed = np.where(have_prev & ~np.isnan(raw), cfg.ema * previous + (1 - cfg.ema) * raw, raw)
         smoothed = np.where(np.isnan(smoothed), previous, smoothed)
         self._last_score = smoothed
         pressure = 1.0 + cfg.revival_pressure * self._killed_rounds
-        return smoothed * np.where(trained, 1.0, pressure)
+        return smoothed * np.where(self._active, 1.0, pressure)
 
     def _probe_factor(self, observed: np.ndarray, probe: np.ndarray, trained: np.ndarray) -> float:
         """Scale probe estimates to observed changes, using modules that have both."""

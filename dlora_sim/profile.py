@@ -111,7 +111,7 @@ class KRSettings(_Frozen):
     window_steps: int = Field(ge=1)
     warmup_rounds: int = Field(ge=0)
     hysteresis: NonNegFloat
-    score: Literal["norm-diff", "diff-norm"]
+    score: Literal["norm-diff", "diff-norm", "probe-grad"]
     normalisation: Literal["none", "sqrt-params", "relative"]
     ema: float = Field(ge=0, lt=1)
     revival_pressure: NonNegFloat

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlora_sim.kr import ARMS, KRConfig, KRController, kr_round_work
+from dlora_sim.kr import ARMS, SCORES, KRConfig, KRController, kr_round_work
 
 
 def _drive(ctrl: KRController, rounds: int, rng: np.random.Generator, probe: bool = True) -> list:
@@ -31,12 +31,13 @@ def _drive(ctrl: KRController, rounds: int, rng: np.random.Generator, probe: boo
     seed=st.integers(0, 2**16),
     hysteresis=st.floats(0, 2),
     pressure=st.floats(0, 2),
+    score=st.sampled_from(SCORES),
 )
-def test_exactly_budget_active_after_warmup(n, data, arm, warmup, seed, hysteresis, pressure):
+def test_exactly_budget_active_after_warmup(n, data, arm, warmup, seed, hysteresis, pressure, score):
     """Every non-`all` arm holds exactly B active modules after warm-up (kill-only once shrunk)."""
     budget = data.draw(st.integers(1, n))
     config = KRConfig(budget=budget, arm=arm, warmup_rounds=warmup, seed=seed, hysteresis=hysteresis,
-                      revival_pressure=pressure, kill_keep_fraction=0.0)
+                      revival_pressure=pressure, kill_keep_fraction=0.0, score=score)
     ctrl = KRController(n, config)
     ctrl.set_baseline(np.ones(n))
     for decision in _drive(ctrl, warmup + 6, np.random.default_rng(seed)):
@@ -209,3 +210,24 @@ def test_controller_rejects_budget_above_modules_and_bad_inputs():
         ctrl.round([1.0, 2.0])
     with pytest.raises(ValueError, match="finite and >= 0"):
         ctrl.round([1.0, -2.0, 0.0, 0.0])
+
+
+def test_probe_grad_scores_every_module_by_the_probe():
+    """With score probe-grad the top-B by probe gradient train; a module whose gradient fades is swapped."""
+    config = KRConfig(budget=2, arm="kr", score="probe-grad", warmup_rounds=1, hysteresis=0.1, revival_pressure=0.0)
+    ctrl = KRController(4, config)
+    assert ctrl.round_work().probe_batches == 0                 # warm-up needs no probe
+    ctrl.round(np.ones(4))
+    work = ctrl.round_work()
+    assert work.probe_batches == 1 and work.probe_mask.all()   # every module, active ones included
+    first = ctrl.round(np.ones(4), probe_change=np.array([0.9, 0.1, 0.8, 0.2]))
+    assert first.active_indices == [0, 2]
+    # Module 0 absorbed its signal; module 3's gradient is now clearly larger.
+    second = ctrl.round(np.ones(4), probe_change=np.array([0.1, 0.1, 0.8, 0.5]))
+    assert second.killed == (0,) and second.revived == (3,)
+
+
+def test_probe_grad_requires_probing_all_modules():
+    """probe-grad with a probe that skips modules is refused, naming the probe field."""
+    with pytest.raises(ValueError, match="^probe must be 'all'"):
+        KRConfig(budget=1, score="probe-grad", probe="killed")
