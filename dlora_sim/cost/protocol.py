@@ -1,0 +1,268 @@
+"""The DLoRA training step as an ordered list of round trips (DESIGN.md §3).
+
+Picture a relay race between the cloud and the device: the cloud runs the frozen blocks until it
+reaches a PEFT module that trains, hands the baton (the module's input) down, the device runs
+its small module and hands the result back up. Every hand-over costs bytes and a round trip.
+
+Each :class:`Exchange` is one round trip, always in the same order: the cloud computes
+``cloud_flops``, sends ``bytes_down``; the device computes ``edge_flops``, sends ``bytes_up``.
+One step (``activations`` exchange, head on the edge) is:
+
+1. ``start``: the cloud asks for the next batch (it schedules users, so it pulls). Its compute is
+   the tail of the previous step's backward; the device steps its optimizer, embeds the batch and
+   uploads the embeddings (``b T d`` values).
+2. ``fwd:<module>`` per forward-running module: input down (``b T d_in``), output delta up
+   (``b T d_out``).
+3. ``head``: final hidden states of the loss tokens down, their gradient up (``b L d`` each).
+4. ``bwd:<module>`` per active module, in reverse: output gradient down (``b T d_out``), input
+   gradient up (``b T d_in``).
+
+Killed modules: ``offload`` -> the cloud applies its frozen copy (cloud FLOPs only);
+``edge-forward`` -> a ``fwd`` exchange and no ``bwd`` (the gradient through the frozen module is
+dropped). The ``weights`` exchange replaces 2-4 with the active modules' weights going up in
+``start`` and their gradients coming down in the next ``start`` (plus the ``head`` round trip
+when the head is on the device).
+
+The cloud's frozen work is spread evenly over the exchanges that precede each hand-over (one
+forward slot per forward exchange + one after the last module; one backward slot per backward
+exchange + the tail below the lowest module, which lands in ``start``). Sums are exact; the
+split only shapes a single step's timeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlora_sim.cost.job import JobSpec, check_strategy
+from dlora_sim.cost.models import (
+    base_backward_flops_per_token,
+    base_forward_flops_per_token,
+    head_flops_per_loss_token,
+)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One round trip of a step (or, with ``round_trips=0``, purely local work).
+
+    ``module_bytes`` is the part of ``bytes_up + bytes_down`` that is per-PEFT-module traffic
+    (what Kill-and-Revive controls); the rest is fixed per-step traffic.
+    """
+
+    name: str
+    bytes_up: float
+    bytes_down: float
+    edge_flops: float
+    cloud_flops: float
+    round_trips: int = 1
+    module_bytes: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Totals of one step (or of one KR probe batch); the sums of its exchanges."""
+
+    edge_flops: float
+    cloud_flops: float
+    bytes_up: float
+    bytes_down: float
+    round_trips: int
+    module_bytes: float = 0.0
+
+    @property
+    def bytes_total(self) -> float:
+        return self.bytes_up + self.bytes_down
+
+    @staticmethod
+    def of(exchanges: list[Exchange]) -> StepCost:
+        """Sum a list of exchanges in order."""
+        return StepCost(
+            edge_flops=sum(e.edge_flops for e in exchanges),
+            cloud_flops=sum(e.cloud_flops for e in exchanges),
+            bytes_up=sum(e.bytes_up for e in exchanges),
+            bytes_down=sum(e.bytes_down for e in exchanges),
+            round_trips=sum(e.round_trips for e in exchanges),
+            module_bytes=sum(e.module_bytes for e in exchanges),
+        )
+
+
+@dataclass(frozen=True)
+class _Mod:
+    """One module's per-token numbers (or the mean module when no active set is given)."""
+
+    name: str
+    index: int  # row in the module table; -1 for the mean module
+    d_in: float
+    d_out: float
+    params: float
+    fwd: float
+    bwd: float
+    bwd_input: float
+
+
+def _modules(job: JobSpec, strategy: str, n_active: int | None,
+             active: np.ndarray | None) -> tuple[list[_Mod], list[_Mod]]:
+    """(active modules, killed modules) of a steady-state step, table order."""
+    t = job.table
+    if active is not None:
+        mask = np.asarray(active, dtype=bool)
+        if mask.shape != (t.n_modules,):
+            raise ValueError(f"active mask has shape {mask.shape}, expected ({t.n_modules},)")
+        rows = [_Mod(t.name[i], i, float(t.d_in[i]), float(t.d_out[i]), float(t.params[i]),
+                     float(t.fwd_flops_per_token[i]), float(t.bwd_flops_per_token[i]),
+                     float(t.bwd_input_flops_per_token[i])) for i in range(t.n_modules)]
+        return [r for r, a in zip(rows, mask) if a], [r for r, a in zip(rows, mask) if not a]
+    if n_active is None:
+        n_active = t.n_modules if strategy == "dlora-all" else job.budget
+    if not 0 <= n_active <= t.n_modules:
+        raise ValueError(f"n_active {n_active} outside 0..{t.n_modules}")
+    m = t.means()
+    mean = _Mod("module", -1, m["d_in"], m["d_out"], m["params"], m["fwd_flops_per_token"],
+                m["bwd_flops_per_token"], m["bwd_input_flops_per_token"])
+    return [mean] * n_active, [mean] * (t.n_modules - n_active)
+
+
+def _full_step_flops(job: JobSpec) -> float:
+    """FLOPs of one whole step on one machine (cloud-only and edge-only): all modules train."""
+    t, s = job.table, job.shape
+    head_f, head_b = head_flops_per_loss_token(s, job.head_out_dim)
+    per_token = (base_forward_flops_per_token(s, job.seq_len) + base_backward_flops_per_token(s, job.seq_len)
+                 + float(np.sum(t.fwd_flops_per_token + t.bwd_flops_per_token)))
+    return (job.tokens * per_token + job.loss_tokens * (head_f + head_b)
+            + job.optimizer_flops_per_param * float(np.sum(t.params)))
+
+
+def _dlora_exchanges(job: JobSpec, act: list[_Mod], killed: list[_Mod], samples: int,
+                     optimizer: bool) -> list[Exchange]:
+    s, ds = job.shape, job.dtype_bytes
+    tokens, loss_tokens = samples * job.seq_len, samples * job.loss_tokens_per_sample
+    head_f, head_b = head_flops_per_loss_token(s, job.head_out_dim)
+    head_on_edge = job.head_placement == "edge"
+    labels_up = 0.0 if head_on_edge else loss_tokens * job.token_id_bytes
+    head_cloud = 0.0 if head_on_edge else loss_tokens * (head_f + head_b)
+    opt = job.optimizer_flops_per_param * sum(m.params for m in act) if optimizer else 0.0
+    base_f = tokens * base_forward_flops_per_token(s, job.seq_len)
+    base_b = tokens * base_backward_flops_per_token(s, job.seq_len)
+    hidden = loss_tokens * s.d_model * ds
+    embed = tokens * s.d_model * ds
+
+    if job.exchange == "weights":
+        # the cloud runs every module itself: active ones fully, killed ones frozen
+        cloud_f = base_f + tokens * sum(m.fwd for m in act + killed)
+        cloud_b = base_b + tokens * (sum(m.bwd for m in act) + sum(m.bwd_input for m in killed))
+        w_up = ds * sum(m.params for m in act)
+        if job.killed_policy == "edge-forward":  # the cloud holds no copy: killed weights travel too
+            w_up += ds * sum(m.params for m in killed)
+        g_down = ds * sum(m.params for m in act)
+        if head_on_edge:
+            return [
+                Exchange("start", embed + w_up, g_down, opt, cloud_b, module_bytes=w_up + g_down),
+                Exchange("head", hidden, hidden, loss_tokens * (head_f + head_b), cloud_f),
+            ]
+        return [Exchange("start", embed + labels_up + w_up, g_down, opt, cloud_f + cloud_b + head_cloud,
+                         module_bytes=w_up + g_down)]
+
+    edge_fwd_killed = killed if job.killed_policy == "edge-forward" else []
+    offload = killed if job.killed_policy == "offload" else []
+    fwd_mods = sorted(act + edge_fwd_killed, key=lambda m: m.index)  # table order (stable for means)
+    cloud_f = base_f + tokens * sum(m.fwd for m in offload)
+    cloud_b = base_b + tokens * sum(m.bwd_input for m in offload)
+    f_share = cloud_f / (len(fwd_mods) + 1)
+    b_share = cloud_b / (len(act) + 1)
+
+    out = [Exchange("start", embed + labels_up, 0.0, opt, b_share)]
+    for m in fwd_mods:
+        down, up = tokens * m.d_in * ds, tokens * m.d_out * ds
+        out.append(Exchange(f"fwd:{m.name}", up, down, tokens * m.fwd, f_share, module_bytes=up + down))
+    if head_on_edge:
+        out.append(Exchange("head", hidden, hidden, loss_tokens * (head_f + head_b), f_share))
+        first_bwd_extra = 0.0
+    else:
+        first_bwd_extra = f_share + head_cloud  # last forward segment + head run before 1st bwd
+    for j, m in enumerate(reversed(act)):
+        down, up = tokens * m.d_out * ds, tokens * m.d_in * ds
+        extra = first_bwd_extra if j == 0 else 0.0
+        out.append(Exchange(f"bwd:{m.name}", up, down, tokens * m.bwd, b_share + extra,
+                            module_bytes=up + down))
+    if not act and not head_on_edge:  # nothing trains on the edge: the cloud still runs its part
+        out[0] = Exchange("start", embed + labels_up, 0.0, opt, b_share + first_bwd_extra)
+    return out
+
+
+def step_exchanges(job: JobSpec, strategy: str, n_active: int | None = None,
+                   active: np.ndarray | None = None) -> list[Exchange]:
+    """One steady-state training step of ``strategy`` as an ordered list of round trips.
+
+    Args:
+        job: the job.
+        strategy: one of ``STRATEGIES``.
+        n_active: active modules (default: all for ``dlora-all``, the budget for KR/random);
+            without ``active`` every module is the table's mean module.
+        active: boolean mask over the module table: exactly these modules are active.
+
+    Returns:
+        The exchanges; their sums are :func:`step_cost`.
+    """
+    check_strategy(strategy)
+    if strategy in ("cloud-only", "edge-only"):
+        flops = _full_step_flops(job)
+        if strategy == "edge-only":
+            return [Exchange("local", 0.0, 0.0, flops, 0.0, round_trips=0)]
+        raw_up = (job.tokens + job.loss_tokens) * job.token_id_bytes  # token ids + labels
+        return [Exchange("batch", float(raw_up), 0.0, 0.0, flops)]
+    act, killed = _modules(job, strategy, n_active, active)
+    return _dlora_exchanges(job, act, killed, job.batch, optimizer=True)
+
+
+def step_cost(job: JobSpec, strategy: str, n_active: int | None = None,
+              active: np.ndarray | None = None) -> StepCost:
+    """Totals of one steady-state step: exactly the sums of :func:`step_exchanges`."""
+    return StepCost.of(step_exchanges(job, strategy, n_active, active))
+
+
+@dataclass(frozen=True)
+class KRRoundCost:
+    """What one KR round costs on top of the training steps (DESIGN.md §4).
+
+    Attributes:
+        probe: the probe batch: forward + backward through *all* modules, killed ones included,
+            with no optimizer step (its bytes move the killed modules' activations too).
+        probe_exchanges: the probe as round trips.
+        norm_edge_flops: L2 norms of every module's weights and of its probe gradient
+            (2 FLOPs per value each: square and add).
+        kill_upload_bytes: weights uploaded per killed module under ``offload`` (0 otherwise).
+        first_kills: modules killed at the first decision, after warm-up (N - B).
+        churn_kills: modules killed (and revived) at each later round.
+    """
+
+    probe: StepCost
+    probe_exchanges: list[Exchange]
+    norm_edge_flops: float
+    kill_upload_bytes: float
+    first_kills: int
+    churn_kills: float
+
+
+def kr_round_cost(job: JobSpec, strategy: str = "dlora-kr") -> KRRoundCost:
+    """KR's own costs per round for ``dlora-kr`` (probe + norms) or ``dlora-random`` (neither).
+
+    Random-B re-draws its set each round, so it kills ``B (1 - B/N)`` modules per round on
+    average; KR kills ``job.kr_churn_per_round``.
+    """
+    check_strategy(strategy)
+    t = job.table
+    n, b = t.n_modules, job.budget
+    mean_params = float(np.mean(t.params))
+    upload = mean_params * job.dtype_bytes if job.killed_policy == "offload" else 0.0
+    if strategy == "dlora-kr":
+        act, _ = _modules(job, "dlora-all", None, None)
+        probe_ex = _dlora_exchanges(job, act, [], job.probe_samples, optimizer=False)
+        norm = 4.0 * float(np.sum(t.params))
+        churn = min(float(job.kr_churn_per_round), float(min(b, n - b)))
+    else:
+        probe_ex, norm = [], 0.0
+        churn = b * (1.0 - b / n) if strategy == "dlora-random" else 0.0
+    first = n - b if strategy in ("dlora-kr", "dlora-random") else 0
+    return KRRoundCost(StepCost.of(probe_ex), probe_ex, norm, upload, first, churn)
