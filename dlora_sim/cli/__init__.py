@@ -17,6 +17,7 @@ from dlora_sim.errors import InputError
 # Importing a command module registers its commands on ``app``.
 from dlora_sim.cli import cost as _cost  # noqa: E402,F401
 from dlora_sim.cli import profile as _profile  # noqa: E402,F401
+from dlora_sim.cli import run as _run  # noqa: E402,F401
 from dlora_sim.cli import profiles as _profiles  # noqa: E402,F401
 
 __all__ = ["app", "main"]
