@@ -86,7 +86,7 @@ def test_adapter_and_ia3_tables():
 def test_jobspec_rejects_bad_values(kwargs, needle):
     """JobSpec validates its fields and names the bad one."""
     if needle is None:
-        with pytest.raises(InputError, match="rank must be a positive integer"):
+        with pytest.raises(InputError, match="rank -1 is not allowed; allowed: a positive integer"):
             PeftSpec(rank=-1)
         return
     with pytest.raises(InputError) as info:

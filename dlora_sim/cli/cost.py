@@ -1,1 +1,187 @@
-"""``dlora-sim cost``: price one DLoRA configuration against every strategy (issue 2)."""
+"""``dlora-sim cost``: price one DLoRA configuration against every strategy (issue 2).
+
+Prints a table of cloud-only, edge-only, DLoRA all-modules, DLoRA+KR and DLoRA+random-B, or with
+``--json`` one JSON object whose headline keys compare DLoRA+KR against DLoRA all-modules.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dlora_sim.cli.app import app
+from dlora_sim.cost import (
+    BASELINE,
+    STRATEGIES,
+    CostModel,
+    JobSpec,
+    PeftSpec,
+    get_device,
+    get_gpu,
+    get_link,
+    get_model,
+)
+from dlora_sim.cost.model import COUNT_METRICS, PRICED_METRICS, REDUCTION_METRICS
+
+HEADLINE_NOTES = {
+    "comm_bytes_reduction": "one steady-state step, per-module (PEFT) exchange bytes: the traffic KR controls",
+    "step_total_bytes_reduction": "one steady-state step, all bytes incl. fixed embeddings/hidden-state traffic",
+    "job_comm_bytes_reduction": "whole job, all bytes incl. warm-up, probes, kill uploads and set-up downloads",
+    "step_edge_flops_reduction": "one steady-state step, edge FLOPs (head on the device stays)",
+    "edge_flops_reduction": "whole job, edge FLOPs incl. warm-up, probe batches and norm computation",
+}
+
+
+def _targets(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _num(x: Any) -> float | bool | None:
+    """A JSON-safe scalar: NaN/inf become null."""
+    if hasattr(x, "dtype") and x.dtype == bool:
+        return bool(x)
+    value = float(x)
+    return value if math.isfinite(value) else None
+
+
+def _human(value: float, unit: str) -> str:
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def _hours(seconds: float) -> str:
+    """A duration in the unit that reads best (s, min, h, d)."""
+    for limit, size, unit in ((120, 1, "s"), (7200, 60, "min"), (172800, 3600, "h")):
+        if seconds < limit:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds / 86400:.3g} d"
+
+
+def _pct(x: float) -> str:
+    if not math.isfinite(x):
+        return "—"
+    return f"{100 * x:.1f}%" if abs(x) < 10 else f"{100 * x:.3g}%"
+
+
+@app.command()
+def cost(
+    model: Annotated[str, typer.Option(help="Model shape from the catalog (llama-7b, llama-13b, llama-2-7b, "
+                                            "opt-6.7b, minilm-l6, tinyllama-1.1b).")] = "llama-7b",
+    peft: Annotated[str, typer.Option(help="PEFT method: lora, adapter or ia3.")] = "lora",
+    rank: Annotated[int, typer.Option(help="LoRA rank r.")] = 8,
+    adapter_size: Annotated[int, typer.Option(help="Bottleneck width of the Adapter method.")] = 64,
+    targets: Annotated[str | None, typer.Option(
+        help="Comma-separated generic targets: q,k,v,o,gate,up,down (lora/ia3) or attn,ffn (adapter). "
+             "Default: lora q,k,v,o; adapter attn,ffn; ia3 k,v,down.")] = None,
+    budget: Annotated[int, typer.Option(help="KR budget B: PEFT modules active after warm-up.")] = 16,
+    device: Annotated[str, typer.Option(help="Edge device from the catalog.")] = "phone-mid",
+    link: Annotated[str, typer.Option(help="Access link from the catalog.")] = "lte",
+    gpu: Annotated[str, typer.Option(help="Cloud GPU from the catalog.")] = "a100",
+    batch: Annotated[int, typer.Option(help="Samples per step.")] = 4,
+    seq_len: Annotated[int, typer.Option(help="Tokens per sample.")] = 256,
+    steps: Annotated[int, typer.Option(help="Optimizer steps in the whole job.")] = 1000,
+    samples_per_epoch: Annotated[int | None, typer.Option(
+        help="Training samples per epoch (default: the job is one epoch).")] = None,
+    killed_policy: Annotated[str, typer.Option(
+        help="offload: killed modules' weights go to the cloud once; edge-forward: they keep running "
+             "forward on the device.")] = "offload",
+    head: Annotated[str, typer.Option(help="Where the head and loss run: edge or cloud.")] = "edge",
+    exchange: Annotated[str, typer.Option(
+        help="activations: per-module round trips; weights: active modules' weights up, gradients down.")
+    ] = "activations",
+    kr_interval: Annotated[int, typer.Option(help="Steps between KR rounds.")] = 50,
+    kr_warmup_rounds: Annotated[int, typer.Option(help="KR windows with every module active first.")] = 1,
+    kr_churn: Annotated[float, typer.Option(help="Modules killed (and revived) per later KR round.")] = 1.0,
+    probe_batch: Annotated[int | None, typer.Option(help="Samples in KR's probe batch (default: --batch).")] = None,
+    loss_tokens: Annotated[int, typer.Option(
+        help="Tokens per sample that go through the head and loss (1: classification/multiple choice).")] = 1,
+    dtype_bytes: Annotated[int, typer.Option(help="Bytes per exchanged value and weight (2 = fp16).")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Price a DLoRA fine-tuning job under every strategy and compare against DLoRA all-modules."""
+    get_model(model), get_device(device), get_link(link), get_gpu(gpu)  # name checks first
+    spec = PeftSpec(method=peft, rank=rank, targets=_targets(targets), adapter_size=adapter_size)
+    job = JobSpec(model=model, peft=spec, batch=batch, seq_len=seq_len, steps=steps, budget=budget,
+                  dtype_bytes=dtype_bytes, killed_policy=killed_policy, head_placement=head,
+                  exchange=exchange, kr_interval_steps=kr_interval, kr_warmup_rounds=kr_warmup_rounds,
+                  kr_churn_per_round=kr_churn, probe_batch=probe_batch, loss_tokens_per_sample=loss_tokens,
+                  samples_per_epoch=samples_per_epoch)
+    table = CostModel(job, device=device, link=link, gpu=gpu).evaluate()
+    report = _report(job, table, device, link, gpu)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, sort_keys=True, allow_nan=False))
+    else:
+        _print_table(report)
+
+
+def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, Any]:
+    strategies = {}
+    for s in STRATEGIES:
+        v, r = table.values[s], table.reductions[s]
+        entry: dict[str, Any] = {}
+        for level in ("step", "epoch", "job"):
+            entry[level] = {m: _num(v[f"{level}_{m}"]) for m in (*COUNT_METRICS, *PRICED_METRICS)}
+        entry["job"].update({k: _num(v[f"job_{k}"]) for k in ("kr_bytes", "kr_edge_flops", "setup_bytes_down")})
+        entry["edge_weight_bytes"] = _num(v["edge_weight_bytes"])
+        entry["fits_on_device"] = bool(v["fits_on_device"])
+        entry[f"reduction_vs_{BASELINE}"] = {f"{lvl}_{m}": _num(r[f"{lvl}_{m}"])
+                                              for lvl in ("step", "job") for m in REDUCTION_METRICS}
+        strategies[s] = entry
+    out: dict[str, Any] = {k: _num(v) for k, v in table.headline.items()}
+    out["notes"] = HEADLINE_NOTES
+    out["config"] = {
+        "model": job.shape.name, "peft": job.peft.method, "rank": job.peft.rank, "targets": list(job.peft.targets),
+        "adapter_size": job.peft.adapter_size, "modules": job.table.n_modules, "budget": job.budget,
+        "batch": job.batch, "seq_len": job.seq_len, "steps": job.steps, "steps_per_epoch": job.steps_per_epoch,
+        "killed_policy": job.killed_policy, "head_placement": job.head_placement, "exchange": job.exchange,
+        "kr_interval_steps": job.kr_interval_steps, "kr_warmup_rounds": job.kr_warmup_rounds,
+        "kr_churn_per_round": job.kr_churn_per_round, "probe_batch": job.probe_samples,
+        "loss_tokens_per_sample": job.loss_tokens_per_sample, "dtype_bytes": job.dtype_bytes,
+        "device": device, "link": link, "gpu": gpu, "baseline": BASELINE,
+    }
+    out["strategies"] = strategies
+    return out
+
+
+def _print_table(report: dict[str, Any]) -> None:
+    console = Console()
+    cfg = report["config"]
+    console.print(f"[bold]{cfg['model']}[/bold] · {cfg['peft']} ({cfg['modules']} modules) · B={cfg['budget']} · "
+                  f"{cfg['device']} on {cfg['link']} · {cfg['gpu']} · {cfg['steps']} steps of "
+                  f"{cfg['batch']}×{cfg['seq_len']} tokens · killed: {cfg['killed_policy']} · "
+                  f"head: {cfg['head_placement']} · exchange: {cfg['exchange']}")
+    step = Table(title="One steady-state step", title_justify="left")
+    for header in ("strategy", "edge FLOPs", "up", "down", "round trips", "time (no overlap)"):
+        step.add_column(header, justify="left" if header == "strategy" else "right",
+                         no_wrap=header == "strategy")
+    job = Table(title=f"Whole job (edge = edge compute time; saved = vs {BASELINE})", title_justify="left")
+    for header in ("strategy", "edge", "energy", "link", "traffic", "GPU-h", "$",
+                   "bytes saved", "FLOPs saved", "fits"):
+        job.add_column(header, justify="left" if header == "strategy" else "right",
+                         no_wrap=header == "strategy")
+    for name, e in report["strategies"].items():
+        st, jb, red = e["step"], e["job"], e[f"reduction_vs_{BASELINE}"]
+        step.add_row(name, _human(st["edge_flops"], "FLOP"), _human(st["bytes_up"], "B"),
+                     _human(st["bytes_down"], "B"), f"{st['round_trips']:.0f}", _hours(st["time_s"]))
+        job.add_row(name, _hours(jb["edge_s"]), _human(jb["energy_j"], "J"), _hours(jb["link_s"]),
+                    _human(jb["bytes_total"], "B"), f"{jb['cloud_gpu_s'] / 3600:.2g}", f"{jb['usd']:.2f}",
+                    _pct(_nan(red["job_bytes_total"])), _pct(_nan(red["job_edge_flops"])),
+                    "yes" if e["fits_on_device"] else "no")
+    console.print(step)
+    console.print(job)
+    console.print("DLoRA+KR against DLoRA all-modules:")
+    for key, note in report["notes"].items():
+        console.print(f"  [bold]{key}[/bold] = {_pct(_nan(report.get(key)))}  [dim]({note})[/dim]")
+
+
+def _nan(x: float | None) -> float:
+    return float("nan") if x is None else float(x)

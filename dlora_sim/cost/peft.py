@@ -71,9 +71,9 @@ class PeftSpec:
         if self.method not in PEFT_METHODS:
             raise InputError(f"unknown peft method {self.method!r}; allowed: {', '.join(PEFT_METHODS)}")
         if self.rank <= 0:
-            raise InputError(f"rank must be a positive integer, got {self.rank}")
+            raise InputError(f"rank {self.rank} is not allowed; allowed: a positive integer")
         if self.adapter_size <= 0:
-            raise InputError(f"adapter_size must be a positive integer, got {self.adapter_size}")
+            raise InputError(f"adapter_size {self.adapter_size} is not allowed; allowed: a positive integer")
         targets = DEFAULT_TARGETS[self.method] if self.targets is None else tuple(self.targets)
         if not targets:
             raise InputError("targets: at least one target is needed")
