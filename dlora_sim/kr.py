@@ -188,7 +188,8 @@ def kr_round_work(config: KRConfig, active: np.ndarray) -> KRRoundWork:
         active: bool mask of the modules that trained during the window that just ended.
 
     Returns:
-        The counts; only arm ``kr`` probes, and only when some module is frozen.
+        The counts. Arm ``kr`` probes when some module is frozen; score ``probe-grad`` probes
+        every module at every deciding round (arms ``kr``, ``kill-only``, ``static-topB``).
     """
     active = np.asarray(active, dtype=bool)
     n_active = int(active.sum())
