@@ -55,7 +55,8 @@ def test_grid_equals_per_point_loop(variant):
             ref = job_totals(point, s)
             ref.update(priced(ref, get_device(g["device"][i]), get_link(g["link"][i]), get_gpu("h100")))
             for m in ("edge_flops", "cloud_flops", "bytes_up", "bytes_down", "round_trips", "module_bytes",
-                      "kr_bytes", "edge_s", "energy_j", "link_s", "cloud_gpu_s", "usd", "time_s"):
+                      "kr_bytes", "warmup_extra_bytes", "warmup_extra_edge_flops", "edge_s", "energy_j",
+                      "link_s", "cloud_gpu_s", "usd", "time_s"):
                 assert table.values[s][f"job_{m}"][i] == pytest.approx(ref[m], rel=1e-9), (s, m)
             st = step_cost(point, s)
             assert table.values[s]["step_edge_flops"][i] == pytest.approx(st.edge_flops, rel=1e-9)

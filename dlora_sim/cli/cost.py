@@ -130,7 +130,8 @@ def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, 
         entry: dict[str, Any] = {}
         for level in ("step", "epoch", "job"):
             entry[level] = {m: _num(v[f"{level}_{m}"]) for m in (*COUNT_METRICS, *PRICED_METRICS)}
-        entry["job"].update({k: _num(v[f"job_{k}"]) for k in ("kr_bytes", "kr_edge_flops", "setup_bytes_down")})
+        entry["job"].update({k: _num(v[f"job_{k}"]) for k in (
+            "kr_bytes", "kr_edge_flops", "warmup_extra_bytes", "warmup_extra_edge_flops", "setup_bytes_down")})
         entry["edge_weight_bytes"] = _num(v["edge_weight_bytes"])
         entry["fits_on_device"] = bool(v["fits_on_device"])
         entry[f"reduction_vs_{BASELINE}"] = {f"{lvl}_{m}": _num(r[f"{lvl}_{m}"])

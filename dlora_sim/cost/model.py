@@ -102,6 +102,8 @@ class CostModel:
                 out["epoch_" + key[4:]] = out[key] * epoch_frac
             out["job_kr_bytes"] = job["kr_bytes"]
             out["job_kr_edge_flops"] = job["kr_edge_flops"]
+            out["job_warmup_extra_bytes"] = job["warmup_extra_bytes"]
+            out["job_warmup_extra_edge_flops"] = job["warmup_extra_edge_flops"]
             out["job_setup_bytes_down"] = job["setup_bytes_down"]
             out["edge_weight_bytes"] = job["edge_weight_bytes"]
             out["fits_on_device"] = job["edge_weight_bytes"] <= ctx.memory_bytes
@@ -270,7 +272,7 @@ class CostModel:
         if strategy in ("cloud-only", "edge-only"):
             step = self._full_step(c, strategy)
             total = {m: c.steps * step[m] for m in metrics}
-            kr_bytes = kr_edge = zero
+            kr_bytes = kr_edge = warm_bytes = warm_edge = zero
             if strategy == "edge-only":
                 setup = float(s.base_params()) * c.dtype_bytes
                 weights = setup + trainable
@@ -281,7 +283,7 @@ class CostModel:
             if strategy == "dlora-all":
                 step = full
                 total = {m: c.steps * full[m] for m in metrics}
-                kr_bytes = kr_edge = zero
+                kr_bytes = kr_edge = warm_bytes = warm_edge = zero
             else:
                 step = self._dlora_step(c, c.budget, c.batch, True)
                 warm = np.minimum(c.steps, c.kr_warmup_rounds * c.kr_interval_steps)
@@ -308,6 +310,8 @@ class CostModel:
                 total["bytes_down"] = total["bytes_down"] + kr_down
                 total["round_trips"] = total["round_trips"] + decisions + later * probe["round_trips"]
                 kr_bytes = kr_up + kr_down
+                warm_bytes = warm * (full["bytes_up"] + full["bytes_down"] - step["bytes_up"] - step["bytes_down"])
+                warm_edge = warm * (full["edge_flops"] - step["edge_flops"])
             setup = (s.vocab * s.d_model + (head_dim * s.d_model if job.head_placement == "edge" else 0)) \
                 * c.dtype_bytes
             weights = setup + trainable
@@ -315,6 +319,8 @@ class CostModel:
         total["round_trips"] = total["round_trips"] + np.where(np.asarray(setup) > 0, 1.0, 0.0)
         total["kr_bytes"] = kr_bytes + zero
         total["kr_edge_flops"] = kr_edge + zero
+        total["warmup_extra_bytes"] = warm_bytes + zero
+        total["warmup_extra_edge_flops"] = warm_edge + zero
         total["setup_bytes_down"] = setup + zero
         total["edge_weight_bytes"] = weights + zero
         return {m: step[m] + zero for m in metrics}, total

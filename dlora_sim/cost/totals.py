@@ -66,7 +66,9 @@ def job_totals(job: JobSpec, strategy: str) -> dict[str, float]:
 
     Returns:
         ``edge_flops, cloud_flops, bytes_up, bytes_down, round_trips, module_bytes`` over the
-        job, with ``kr_bytes`` and ``kr_edge_flops`` (KR's own share) and ``setup_bytes_down``.
+        job, with ``kr_bytes`` and ``kr_edge_flops`` (probes, norms, kill uploads),
+        ``warmup_extra_bytes``/``warmup_extra_edge_flops`` (warm-up beyond B active) and
+        ``setup_bytes_down``.
     """
     check_strategy(strategy)
     full = step_cost(job, strategy, n_active=job.table.n_modules) if strategy.startswith("dlora") \
@@ -74,6 +76,8 @@ def job_totals(job: JobSpec, strategy: str) -> dict[str, float]:
     out = {m: job.steps * getattr(full, m) for m in METRICS}
     out["kr_bytes"] = 0.0
     out["kr_edge_flops"] = 0.0
+    out["warmup_extra_bytes"] = 0.0
+    out["warmup_extra_edge_flops"] = 0.0
     if strategy in ("dlora-kr", "dlora-random"):
         sched = kr_schedule(job)
         steady = step_cost(job, strategy)
@@ -92,6 +96,9 @@ def job_totals(job: JobSpec, strategy: str) -> dict[str, float]:
         out["round_trips"] += sched["decisions"] + sched["later_rounds"] * probe.round_trips
         out["kr_bytes"] = kr_up + kr_down
         out["kr_edge_flops"] = kr_edge
+        # what warm-up costs beyond the same steps at B active
+        out["warmup_extra_bytes"] = sched["warm_steps"] * (full.bytes_total - steady.bytes_total)
+        out["warmup_extra_edge_flops"] = sched["warm_steps"] * (full.edge_flops - steady.edge_flops)
     setup = setup_bytes_down(job, strategy)
     out["bytes_down"] += setup
     out["round_trips"] += 1 if setup else 0
