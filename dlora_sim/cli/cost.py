@@ -17,6 +17,10 @@ from rich.table import Table
 from dlora_sim.cli.app import app
 from dlora_sim.cost import (
     BASELINE,
+    DEVICES,
+    GPUS,
+    LINKS,
+    MODELS,
     STRATEGIES,
     CostModel,
     JobSpec,
@@ -74,8 +78,7 @@ def _pct(x: float) -> str:
 
 @app.command()
 def cost(
-    model: Annotated[str, typer.Option(help="Model shape from the catalog (llama-7b, llama-13b, llama-2-7b, "
-                                            "opt-6.7b, minilm-l6, tinyllama-1.1b).")] = "llama-7b",
+    model: Annotated[str, typer.Option(help=f"Model shape: {', '.join(MODELS)}.")] = "llama-7b",
     peft: Annotated[str, typer.Option(help="PEFT method: lora, adapter or ia3.")] = "lora",
     rank: Annotated[int, typer.Option(help="LoRA rank r.")] = 8,
     adapter_size: Annotated[int, typer.Option(help="Bottleneck width of the Adapter method.")] = 64,
@@ -83,9 +86,9 @@ def cost(
         help="Comma-separated generic targets: q,k,v,o,gate,up,down (lora/ia3) or attn,ffn (adapter). "
              "Default: lora q,k,v,o; adapter attn,ffn; ia3 k,v,down.")] = None,
     budget: Annotated[int, typer.Option(help="KR budget B: PEFT modules active after warm-up.")] = 16,
-    device: Annotated[str, typer.Option(help="Edge device from the catalog.")] = "phone-mid",
-    link: Annotated[str, typer.Option(help="Access link from the catalog.")] = "lte",
-    gpu: Annotated[str, typer.Option(help="Cloud GPU from the catalog.")] = "a100",
+    device: Annotated[str, typer.Option(help=f"Edge device: {', '.join(DEVICES)}.")] = "phone-mid",
+    link: Annotated[str, typer.Option(help=f"Access link: {', '.join(LINKS)}.")] = "lte",
+    gpu: Annotated[str, typer.Option(help=f"Cloud GPU: {', '.join(GPUS)}.")] = "a100",
     batch: Annotated[int, typer.Option(help="Samples per step.")] = 4,
     seq_len: Annotated[int, typer.Option(help="Tokens per sample.")] = 256,
     steps: Annotated[int, typer.Option(help="Optimizer steps in the whole job.")] = 1000,
