@@ -98,3 +98,17 @@ def test_unknown_target_lists_allowed():
     """A LoRA target the model lacks (gate on a GELU model) is refused with the allowed list."""
     with pytest.raises(InputError, match="allowed: q, k, v, o, up, down"):
         JobSpec(model="minilm-l6", peft=PeftSpec("lora", targets=("q", "gate")), budget=3)
+
+
+def test_cost_model_imports_without_torch():
+    """Importing the cost model pulls in neither torch nor any other project area (layering)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dlora_sim.cost; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'peft') "
+            "or m.startswith(('dlora_sim.sim', 'dlora_sim.profiling', 'dlora_sim.kr', 'dlora_sim.scenario', "
+            "'dlora_sim.cli', 'dlora_sim.report', 'dlora_sim.profile'))]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
