@@ -56,6 +56,7 @@ def test_grid_equals_per_point_loop(variant):
             ref.update(priced(ref, get_device(g["device"][i]), get_link(g["link"][i]), get_gpu("h100")))
             for m in ("edge_flops", "cloud_flops", "bytes_up", "bytes_down", "round_trips", "module_bytes",
                       "kr_bytes", "warmup_extra_bytes", "warmup_extra_edge_flops", "edge_s", "energy_j",
+                      "radio_energy_j", "device_energy_j",
                       "link_s", "cloud_gpu_s", "usd", "time_s"):
                 assert table.values[s][f"job_{m}"][i] == pytest.approx(ref[m], rel=1e-9), (s, m)
             st = step_cost(point, s)
@@ -105,3 +106,13 @@ def test_grid_rejects_bad_values(params, needle):
     with pytest.raises(InputError) as info:
         CostModel(PAPER).evaluate(**params)
     assert needle in str(info.value)
+
+
+def test_radio_energy_follows_the_linear_power_model():
+    """Radio energy = W/Mbps up x Mbit up + W/Mbps down x Mbit down + active W x link seconds."""
+    v = CostModel(PAPER, link="lte").evaluate().values["dlora-kr"]
+    lte = get_link("lte")
+    want = (lte.up_w_per_mbps * float(v["job_bytes_up"]) * 8e-6 + lte.down_w_per_mbps * float(v["job_bytes_down"]) * 8e-6
+            + lte.active_w * float(v["job_link_s"]))
+    assert float(v["job_radio_energy_j"]) == pytest.approx(want, rel=1e-12)
+    assert float(v["job_device_energy_j"]) == pytest.approx(want + float(v["job_energy_j"]), rel=1e-12)

@@ -168,7 +168,7 @@ def _print_table(report: dict[str, Any]) -> None:
         step.add_column(header, justify="left" if header == "strategy" else "right",
                          no_wrap=header == "strategy")
     job = Table(title=f"Whole job (edge = edge compute time; saved = vs {BASELINE})", title_justify="left")
-    for header in ("strategy", "edge", "energy", "link", "traffic", "GPU-h", "$",
+    for header in ("strategy", "edge", "compute energy", "radio energy", "link", "traffic", "GPU-h", "$",
                    "bytes saved", "FLOPs saved", "fits"):
         job.add_column(header, justify="left" if header == "strategy" else "right",
                          no_wrap=header == "strategy")
@@ -176,7 +176,8 @@ def _print_table(report: dict[str, Any]) -> None:
         st, jb, red = e["step"], e["job"], e[f"reduction_vs_{BASELINE}"]
         step.add_row(name, _human(st["edge_flops"], "FLOP"), _human(st["bytes_up"], "B"),
                      _human(st["bytes_down"], "B"), f"{st['round_trips']:.0f}", _hours(st["time_s"]))
-        job.add_row(name, _hours(jb["edge_s"]), _human(jb["energy_j"], "J"), _hours(jb["link_s"]),
+        job.add_row(name, _hours(jb["edge_s"]), _human(jb["energy_j"], "J"), _human(jb["radio_energy_j"], "J"),
+                    _hours(jb["link_s"]),
                     _human(jb["bytes_total"], "B"), f"{jb['cloud_gpu_s'] / 3600:.2g}", f"{jb['usd']:.2f}",
                     _pct(_nan(red["job_bytes_total"])), _pct(_nan(red["job_edge_flops"])),
                     "yes" if e["fits_on_device"] else "no")

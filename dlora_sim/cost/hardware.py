@@ -29,13 +29,22 @@ class EdgeDevice:
 
 @dataclass(frozen=True)
 class Link:
-    """An access link between the device and the cloud (bits per second, round-trip time)."""
+    """An access link between the device and the cloud (bits per second, round-trip time).
+
+    The radio's power while the link is in use follows the linear model of Huang et al.
+    (MobiSys 2012): ``P = up_w_per_mbps * up_Mbps + down_w_per_mbps * down_Mbps + active_w``, so a
+    transfer costs ``up_w_per_mbps`` joules per Mbit sent (``down_w_per_mbps`` per Mbit received)
+    plus ``active_w`` for every second the link is busy or waiting on a round trip.
+    """
 
     name: str
     up_bps: float
     down_bps: float
     rtt_s: float
     source: str = ""
+    up_w_per_mbps: float = 0.0
+    down_w_per_mbps: float = 0.0
+    active_w: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,17 +77,26 @@ DEVICES: dict[str, EdgeDevice] = {d.name: d for d in (
     EdgeDevice("jetson", 10e12, 32 * GIB, 4e-12, "Jetson AGX Orin 32GB datasheet; 50% dense FP16; 40 W"),
 )}
 
+# Radio power (W per Mbit/s up, down; W while active): Huang et al., "A Close Examination of
+# Performance and Power Characteristics of 4G LTE Networks", MobiSys 2012, power-model table:
+# LTE 0.43839 / 0.05197 / 1.28804; 3G 0.86898 / 0.12212 / 0.81788; Wi-Fi 0.28317 / 0.13701 / 0.13286.
+# No comparable linear model is at hand for 5G: it reuses LTE's (a stand-in, say so when quoting);
+# a fibre-connected device reaches it over Wi-Fi, so it uses Wi-Fi's.
+_LTE_W = (0.43839, 0.05197, 1.28804)
+_3G_W = (0.86898, 0.12212, 0.81788)
+_WIFI_W = (0.28317, 0.13701, 0.13286)
+
 LINKS: dict[str, Link] = {l.name: l for l in (
     # HSPA-class 3G: a few Mbit/s down, ~1 up, 100-200 ms RTT (ITU IMT-2000 / OpenSignal 3G era).
-    Link("3g", 1 * MBIT, 3 * MBIT, 0.150, "HSPA typical; OpenSignal 3G reports"),
+    Link("3g", 1 * MBIT, 3 * MBIT, 0.150, "HSPA typical; OpenSignal 3G reports; radio: Huang 2012", *_3G_W),
     # LTE: ~30 down / ~10 up Mbit/s, ~50 ms RTT (OpenSignal Mobile Network Experience reports).
-    Link("lte", 10 * MBIT, 30 * MBIT, 0.050, "OpenSignal LTE averages"),
+    Link("lte", 10 * MBIT, 30 * MBIT, 0.050, "OpenSignal LTE averages; radio: Huang 2012", *_LTE_W),
     # 5G NR mid-band: ~200 down / ~30 up, ~25 ms RTT (OpenSignal 5G experience reports).
-    Link("5g", 30 * MBIT, 200 * MBIT, 0.025, "OpenSignal 5G averages"),
+    Link("5g", 30 * MBIT, 200 * MBIT, 0.025, "OpenSignal 5G averages; radio: LTE stand-in", *_LTE_W),
     # Home Wi-Fi on a cable/DSL uplink: ~100 down / ~40 up, ~10 ms RTT to a nearby region (Ookla).
-    Link("wifi", 40 * MBIT, 100 * MBIT, 0.010, "Ookla fixed broadband medians"),
+    Link("wifi", 40 * MBIT, 100 * MBIT, 0.010, "Ookla fixed broadband medians; radio: Huang 2012", *_WIFI_W),
     # FTTH: 1 Gbit/s down / 500 up, ~5 ms RTT to a nearby cloud region.
-    Link("fibre", 500 * MBIT, 1000 * MBIT, 0.005, "FTTH gigabit plans"),
+    Link("fibre", 500 * MBIT, 1000 * MBIT, 0.005, "FTTH gigabit plans; radio: Wi-Fi (Huang 2012)", *_WIFI_W),
 )}
 
 GPUS: dict[str, CloudGPU] = {g.name: g for g in (

@@ -29,10 +29,11 @@ NAME_FIELDS = {"device": DEVICES, "link": LINKS, "gpu": GPUS}
 LEVELS = ("step", "epoch", "job")
 COUNT_METRICS = ("edge_flops", "cloud_flops", "bytes_up", "bytes_down", "bytes_total", "round_trips",
                  "module_bytes")
-PRICED_METRICS = ("edge_s", "energy_j", "link_s", "cloud_gpu_s", "usd", "time_s")
+PRICED_METRICS = ("edge_s", "energy_j", "radio_energy_j", "device_energy_j", "link_s", "cloud_gpu_s", "usd",
+                  "time_s")
 # ratios against the baseline: 1 - x / x_baseline
 REDUCTION_METRICS = ("edge_flops", "bytes_total", "module_bytes", "round_trips", "edge_s", "energy_j",
-                     "link_s", "cloud_gpu_s", "usd", "time_s")
+                     "radio_energy_j", "device_energy_j", "link_s", "cloud_gpu_s", "usd", "time_s")
 
 
 def grid(**axes) -> dict[str, np.ndarray]:
@@ -163,6 +164,9 @@ class CostModel:
         ctx.up_bps = _gather(b["link"], {n: x.up_bps for n, x in lnk.items()})
         ctx.down_bps = _gather(b["link"], {n: x.down_bps for n, x in lnk.items()})
         ctx.rtt_s = _gather(b["link"], {n: x.rtt_s for n, x in lnk.items()})
+        ctx.up_w_per_mbps = _gather(b["link"], {n: x.up_w_per_mbps for n, x in lnk.items()})
+        ctx.down_w_per_mbps = _gather(b["link"], {n: x.down_w_per_mbps for n, x in lnk.items()})
+        ctx.active_w = _gather(b["link"], {n: x.active_w for n, x in lnk.items()})
         ctx.gpu_flops = _gather(b["gpu"], {n: g.flops_per_s for n, g in gpu.items()})
         ctx.usd_per_hour = _gather(b["gpu"], {n: g.usd_per_hour for n, g in gpu.items()})
         return ctx
@@ -330,8 +334,12 @@ class CostModel:
         edge_s = t["edge_flops"] / c.flops_per_s
         link_s = 8 * t["bytes_up"] / c.up_bps + 8 * t["bytes_down"] / c.down_bps + t["round_trips"] * c.rtt_s
         gpu_s = t["cloud_flops"] / c.gpu_flops
-        return {"edge_s": edge_s, "energy_j": t["edge_flops"] * c.joules_per_flop, "link_s": link_s,
-                "cloud_gpu_s": gpu_s, "usd": gpu_s / 3600.0 * c.usd_per_hour, "time_s": edge_s + link_s + gpu_s}
+        energy = t["edge_flops"] * c.joules_per_flop
+        radio = (c.up_w_per_mbps * 8e-6 * t["bytes_up"] + c.down_w_per_mbps * 8e-6 * t["bytes_down"]
+                 + c.active_w * link_s)
+        return {"edge_s": edge_s, "energy_j": energy, "radio_energy_j": radio, "device_energy_j": energy + radio,
+                "link_s": link_s, "cloud_gpu_s": gpu_s, "usd": gpu_s / 3600.0 * c.usd_per_hour,
+                "time_s": edge_s + link_s + gpu_s}
 
     @staticmethod
     def _reductions(values: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

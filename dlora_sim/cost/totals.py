@@ -107,14 +107,23 @@ def job_totals(job: JobSpec, strategy: str) -> dict[str, float]:
 
 
 def priced(totals: dict[str, float], device: EdgeDevice, link: Link, gpu: CloudGPU) -> dict[str, float]:
-    """Seconds, energy and money for hardware-independent totals."""
+    """Seconds, energy and money for hardware-independent totals.
+
+    ``energy_j`` is the device's compute energy; ``radio_energy_j`` its radio's (per Mbit moved plus
+    active power over the link time); ``device_energy_j`` their sum.
+    """
     edge_s = totals["edge_flops"] / device.flops_per_s
     link_s = (8 * totals["bytes_up"] / link.up_bps + 8 * totals["bytes_down"] / link.down_bps
               + totals["round_trips"] * link.rtt_s)
     gpu_s = totals["cloud_flops"] / gpu.flops_per_s
+    energy = totals["edge_flops"] * device.joules_per_flop
+    radio = (link.up_w_per_mbps * 8e-6 * totals["bytes_up"] + link.down_w_per_mbps * 8e-6 * totals["bytes_down"]
+             + link.active_w * link_s)
     return {
         "edge_s": edge_s,
-        "energy_j": totals["edge_flops"] * device.joules_per_flop,
+        "energy_j": energy,
+        "radio_energy_j": radio,
+        "device_energy_j": energy + radio,
         "link_s": link_s,
         "cloud_gpu_s": gpu_s,
         "usd": gpu_s / 3600.0 * gpu.usd_per_hour,
