@@ -12,8 +12,9 @@ Convention of the measurement, chosen to match the cost model (``dlora_sim.cost`
 * the embedding output is made to require grad, so even layer 0 computes its input
   gradients (the steady state of a layer in the middle of a deeper model); in real training
   autograd skips them for layer 0, which is cheaper than the profile says by that much;
-* no padding: a batch of ``batch`` rows of exactly ``seq_len`` tokens, so per token = total /
-  (batch · seq_len), and attention is costed at that ``seq_len``;
+* no padding: rows of exactly ``seq_len`` tokens, and attention is costed at that ``seq_len``;
+* per token = the difference between a batch of 2·b rows and one of b rows, divided by the b·T
+  extra tokens (per-call constants cancel);
 * base = everything the counter saw minus the PEFT modules' own work and the task head.
 """
 
@@ -57,15 +58,35 @@ def _own(counts: dict[str, int], prefix: str, module: PeftModule) -> int:
     return counts.get(name, 0) - counts.get(f"{name}.base_layer", 0)
 
 
+def _count_pass(net: PeftClassifier, rows: int, seq_len: int, custom: dict) -> tuple[dict, dict]:
+    """(forward, backward) FLOPs per module name for one ``rows × seq_len`` batch."""
+    ids = torch.randint(1000, 2000, (rows, seq_len), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    # One counter for both passes: it attributes backward ops to modules only when it also
+    # saw their forward. The forward share is read off before the backward runs.
+    with FlopCounterMode(display=False, custom_mapping=custom) as counter:
+        logits = net(input_ids=ids, attention_mask=mask)
+        fwd = _snapshot(counter)
+        logits.float().pow(2).mean().backward()
+    both = _snapshot(counter)
+    net.zero_grad(set_to_none=True)
+    return fwd, {k: v - fwd.get(k, 0) for k, v in both.items()}
+
+
 def measure_flops(net: PeftClassifier, modules: list[PeftModule], method: str,
                   seq_len: int, batch: int = 2) -> FlopMeasurement:
-    """Run one forward and one backward of ``batch × seq_len`` tokens under the counter.
+    """Count one forward + backward at ``batch`` and at ``2·batch`` rows; per token = the slope.
+
+    Why the slope: some work is paid once per call, not per token (peft's IA3 multiplies its
+    vector once per call, for example); the difference of two batch sizes cancels it, so the
+    numbers are per-token costs as the cost model defines them.
 
     Args:
         net: the model as trained (PEFT attached, head present).
         modules: its PEFT modules (all made trainable for the measurement, then restored).
         method: ``lora``, ``adapter`` or ``ia3`` (IA3 counts its multiplies).
         seq_len: tokens per row; attention FLOPs per token grow with it.
+        batch: rows of the smaller measurement (examples; 4 rows each for multiple-choice).
 
     Returns:
         Per-token FLOPs per module and for the base.
@@ -77,19 +98,11 @@ def measure_flops(net: PeftClassifier, modules: list[PeftModule], method: str,
     was_training = net.training
     net.eval()
     rows = 4 * batch if net.multiple_choice else batch
-    ids = torch.randint(1000, 2000, (rows, seq_len), generator=torch.Generator().manual_seed(0))
-    mask = torch.ones_like(ids)
     hook = net.encoder.embeddings.register_forward_hook(lambda _m, _i, out: out.detach().requires_grad_(True))
-    with_mul = method == "ia3"
-    custom = {torch.ops.aten.mul: _mul_flops} if with_mul else {}
+    custom = {torch.ops.aten.mul: _mul_flops} if method == "ia3" else {}
     try:
-        # One counter for both passes: it attributes backward ops to modules only when it
-        # also saw their forward. The forward share is read off before the backward runs.
-        with FlopCounterMode(display=False, custom_mapping=custom) as counter:
-            logits = net(input_ids=ids, attention_mask=mask)
-            fwd = _snapshot(counter)
-            logits.float().pow(2).mean().backward()
-        both = _snapshot(counter)
+        small = _count_pass(net, rows, seq_len, custom)
+        large = _count_pass(net, 2 * rows, seq_len, custom)
     finally:
         hook.remove()
         net.zero_grad(set_to_none=True)
@@ -97,12 +110,13 @@ def measure_flops(net: PeftClassifier, modules: list[PeftModule], method: str,
         for m, on in zip(modules, before):
             for p in m.params:
                 p.requires_grad_(on)
-    bwd = {k: v - fwd.get(k, 0) for k, v in both.items()}
-    tokens = rows * seq_len
+    tokens = rows * seq_len  # the extra tokens of the larger measurement
     prefix = type(net).__name__ + ".encoder"
-    out = {}
-    for label, counts in (("fwd", fwd), ("bwd", bwd)):
+    head_name = type(net).__name__ + ".head"
+    out = []
+    for a, b in zip(small, large):  # forward, then backward
+        counts = {k: b.get(k, 0) - a.get(k, 0) for k in set(a) | set(b)}
         own = np.array([_own(counts, prefix, m) for m in modules], dtype=float)
-        head = counts.get(type(net).__name__ + ".head", 0)
-        out[label] = (own / tokens, (counts.get("Global", 0) - own.sum() - head) / tokens)
-    return FlopMeasurement(out["fwd"][0], out["bwd"][0], float(out["fwd"][1]), float(out["bwd"][1]), seq_len)
+        base = counts.get("Global", 0) - own.sum() - counts.get(head_name, 0)
+        out.append((own / tokens, float(base) / tokens))
+    return FlopMeasurement(out[0][0], out[1][0], out[0][1], out[1][1], seq_len)

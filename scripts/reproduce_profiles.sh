@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Reproduce the committed profiles (profiles/*.json) and the table in profiles/README.md.
+#
+#   scripts/reproduce_profiles.sh [out_dir]        # default out_dir: profiles
+#
+# Runs one training job at a time on 1 torch thread (about 45 minutes on one CPU core in all).
+# A profile that already exists is skipped, so an interrupted batch resumes where it stopped.
+# DLORA_SIM overrides the launcher (default: the `dlora-sim` console script).
+# Deterministic given the seed on the same machine and library versions (see each profile's
+# setup.library_versions); other CPUs may differ in the last float bits and hence slightly.
+set -euo pipefail
+OUT=${1:-profiles}
+DLORA_SIM=${DLORA_SIM:-dlora-sim}
+mkdir -p "$OUT"
+
+# Shared settings (docs/profiling.md explains the choices).
+CLS=(--steps 250 --batch 16 --dev-limit 300 --eval-every 250)          # classification tasks
+MC=(--steps 250 --batch 4 --dev-limit 200 --test-limit 1000 --eval-every 250)  # 4 rows per question
+KR=(--window 25 --warmup-rounds 1)
+
+run() {  # run <file stem> <options...>
+    local name=$1; shift
+    if [ -f "$OUT/$name.json" ]; then echo "skip $name (exists)"; return; fi
+    echo "$(date -u +%H:%M:%S) start $name"
+    $DLORA_SIM profile --threads 1 --no-progress "${KR[@]}" "$@" -o "$OUT/$name.json"
+}
+
+# 3 tasks x {all, kr, random, kill-only} x 2 seeds, LoRA r=8 on q,k,v,o (24 modules), B=3 (1/8).
+for seed in 0 1; do
+    for task in noun-supersense verb-supersense definition-mc; do
+        if [ "$task" = definition-mc ]; then opts=("${MC[@]}"); else opts=("${CLS[@]}"); fi
+        for arm in all kr random kill-only; do
+            run "$task-lora-$arm-b3-s$seed" --task "$task" --peft lora --rank 8 --budget 3 \
+                --arm "$arm" --seed "$seed" "${opts[@]}"
+        done
+    done
+done
+
+# KR with the other two schemes on one task, B ~ 1/8 of their module count, rounded up:
+# Adapter 12 modules -> B=2, IA3 18 modules -> B=3; with their all-module baselines.
+run noun-supersense-adapter-kr-b2-s0 --task noun-supersense --peft adapter --adapter-size 16 \
+    --budget 2 --arm kr --seed 0 "${CLS[@]}"
+run noun-supersense-ia3-kr-b3-s0 --task noun-supersense --peft ia3 --budget 3 --arm kr \
+    --seed 0 --lr 1e-2 "${CLS[@]}"
+run noun-supersense-adapter-all-b2-s0 --task noun-supersense --peft adapter --adapter-size 16 \
+    --budget 2 --arm all --seed 0 "${CLS[@]}"
+run noun-supersense-ia3-all-b3-s0 --task noun-supersense --peft ia3 --budget 3 --arm all \
+    --seed 0 --lr 1e-2 "${CLS[@]}"
+
+echo "$(date -u +%H:%M:%S) all profiles done"
+if [ "$OUT" = profiles ]; then
+    $DLORA_SIM profiles table profiles --write profiles/README.md
+fi
