@@ -3,7 +3,7 @@
 #
 #   scripts/reproduce_profiles.sh [out_dir]        # default out_dir: profiles
 #
-# Runs one training job at a time on 1 torch thread (about 45 minutes on one CPU core in all).
+# Runs one training job at a time on 1 torch thread (about 30 minutes of one idle CPU core in all).
 # A profile that already exists is skipped, so an interrupted batch resumes where it stopped.
 # DLORA_SIM overrides the launcher (default: the `dlora-sim` console script).
 # Deterministic given the seed on the same machine and library versions (see each profile's
@@ -14,8 +14,8 @@ DLORA_SIM=${DLORA_SIM:-dlora-sim}
 mkdir -p "$OUT"
 
 # Shared settings (docs/profiling.md explains the choices).
-CLS=(--steps 250 --batch 16 --dev-limit 300 --eval-every 250)          # classification tasks
-MC=(--steps 250 --batch 4 --dev-limit 200 --test-limit 1000 --eval-every 250)  # 4 rows per question
+CLS=(--steps 250 --batch 8 --dev-limit 200 --test-limit 1000 --eval-every 125)  # classification
+MC=(--steps 250 --batch 4 --dev-limit 100 --test-limit 500 --eval-every 125)      # 4 rows per question
 KR=(--window 25 --warmup-rounds 1)
 
 run() {  # run <file stem> <options...>
@@ -41,11 +41,11 @@ done
 run noun-supersense-adapter-kr-b2-s0 --task noun-supersense --peft adapter --adapter-size 16 \
     --budget 2 --arm kr --seed 0 "${CLS[@]}"
 run noun-supersense-ia3-kr-b3-s0 --task noun-supersense --peft ia3 --budget 3 --arm kr \
-    --seed 0 --lr 1e-2 "${CLS[@]}"
+    --seed 0 --lr 3e-3 "${CLS[@]}"
 run noun-supersense-adapter-all-b2-s0 --task noun-supersense --peft adapter --adapter-size 16 \
     --budget 2 --arm all --seed 0 "${CLS[@]}"
 run noun-supersense-ia3-all-b3-s0 --task noun-supersense --peft ia3 --budget 3 --arm all \
-    --seed 0 --lr 1e-2 "${CLS[@]}"
+    --seed 0 --lr 3e-3 "${CLS[@]}"
 
 echo "$(date -u +%H:%M:%S) all profiles done"
 if [ "$OUT" = profiles ]; then
