@@ -17,18 +17,21 @@ from dlora_sim.report.style import (
 )
 
 STATE_COLOURS: dict[str, str] = {
-    "compute": "#2ca02c", "edge-compute": "#2ca02c", "work": "#2ca02c",
-    "transfer": "#1f77b4", "upload": "#1f77b4", "download": "#17becf", "link": "#1f77b4",
-    "wait": "#ffbf00", "waiting": "#ffbf00", "queue": "#ffbf00", "cloud": "#9467bd",
-    "offline": "#7f7f7f", "disconnected": "#7f7f7f", "lost": "#d62728", "kr": "#e377c2",
+    "compute": "#2ca02c", "upload": "#1f77b4", "download": "#17becf", "cloud": "#9467bd",
+    "wait": "#ffbf00", "session": "#bcbd22", "kr": "#e377c2", "offline": "#7f7f7f",
+    "lost": "#d62728",
 }
 
 STATE_HELP: dict[str, str] = {
-    "compute": "the device computes (embedding, PEFT modules, head)",
-    "transfer": "activations/gradients travel over the link",
-    "wait": "waiting for the cloud GPUs or the queue",
-    "offline": "the device is disconnected",
-    "lost": "work lost to a disconnection, redone later",
+    "compute": "working: the device computes its part (embedding, active PEFT modules, head)",
+    "upload": "working: activations/gradients go up the device's link",
+    "download": "working: activations/gradients come down the device's link",
+    "cloud": "waiting: the cloud GPUs run the frozen base model for this step",
+    "wait": "waiting: queued for admission, a GPU slot or the message queue",
+    "session": "working: (re)opening the session, re-uploading offloaded modules if needed",
+    "kr": "working: a Kill-and-Revive round (probe batch, uploads of killed modules)",
+    "offline": "disconnected: the device is offline",
+    "lost": "work in flight lost to a disconnection (redone from the last checkpoint)",
 }
 
 

@@ -1,0 +1,184 @@
+"""Build the dashboard page of a run folder or of a sweep folder (the ``dashboard`` command).
+
+Reading order follows a planner's questions: what did KR do (from the real training profile),
+what does each strategy save, when do devices finish, where does the money go, why are some
+devices slow, and over which network. A sweep page answers the budget question instead.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pyarrow as pa
+
+from dlora_sim.errors import InputError
+from dlora_sim.report import costs, fleet, kr, savings, sweep, topology
+from dlora_sim.report.data import (
+    RunData, completion_times, dig, link_seconds, load_run, strategy_totals, timeline_segments,
+    topology_records,
+)
+from dlora_sim.report.page import Section, write_page
+from dlora_sim.report.style import empty_figure, strategy_label
+
+RUN_METRICS = (
+    savings.Metric("steady_step_bytes", "bytes per steady-state step", "bytes"),
+    *savings.DEFAULT_METRICS,
+    savings.Metric("energy_j", "edge energy", "j"),
+)
+
+
+def build_dashboard(results: str | Path, out: str | Path, profile: str | Path | None = None,
+                    timeline_devices: int = 12) -> Path:
+    """Write the dashboard of ``results`` (a run folder or a sweep folder) to ``out``.
+
+    Raises:
+        InputError: ``results`` is neither a run folder nor a sweep folder, or is unreadable.
+    """
+    results = Path(results)
+    if (results / "sweep.parquet").is_file():
+        return build_sweep_dashboard(results, out)
+    if not results.is_dir():
+        raise InputError(f"{results}: results folder not found")
+    if not (results / "summary.json").is_file():
+        raise InputError(f"{results}: neither a run results folder (summary.json) nor a sweep "
+                         "folder (sweep.parquet)")
+    return build_run_dashboard(load_run(results), out, profile, timeline_devices)
+
+
+# ------------------------------------------------------------------------------------ run
+
+
+def _kr_sections(profile_path: Path | None) -> tuple[list[Section], list[tuple[str, str]]]:
+    """The two KR figures from a profile, or explanatory placeholders when it cannot be read."""
+    from dlora_sim.profile import load_profile
+
+    heading_heat = "Kill-and-Revive: weight-norm change per module"
+    heading_active = "Active modules over training"
+    reason = None
+    if profile_path is None:
+        reason = "The scenario names no profile (job.profile)."
+    else:
+        try:
+            prof = load_profile(profile_path)
+        except InputError as error:
+            reason = f"Profile not readable: {error}"
+    if reason is not None:
+        return ([Section(heading_heat, reason, empty_figure(heading_heat, reason)),
+                 Section(heading_active, reason, empty_figure(heading_active, reason))], [])
+    names = [m.name for m in prof.modules]
+    tr = prof.traces
+    heat = kr.norm_heatmap(names, tr.round_steps, tr.norms, tr.active, score=prof.setup.kr.score)
+    active = kr.active_over_time(names, tr.round_steps, tr.active)
+    source = (f"From the real training run in {profile_path.name}: {prof.model.name}, "
+              f"{prof.peft.method} on {len(names)} modules, task {prof.setup.task}, arm "
+              f"{prof.setup.arm}, budget B = {prof.setup.budget}, KR window "
+              f"{prof.setup.kr.window_steps} steps. ")
+    facts = [("profile", f"{profile_path.name} ({prof.setup.task}, arm {prof.setup.arm}, "
+                         f"test accuracy {100 * prof.result.test_accuracy:.1f}%)")]
+    return ([
+        Section(heading_heat, source + "Each cell is how much a module's weights moved in one KR "
+                "window; dark cells are frozen (killed) modules. Red crosses mark kills, green "
+                "triangles revivals. The simulator replays this schedule's timing and churn.", heat),
+        Section(heading_active, source + "How many modules per layer were trainable after each KR "
+                "round (stacked), and how many were killed or revived in that round.", active),
+    ], facts)
+
+
+def _run_facts(run: RunData) -> list[tuple[str, str]]:
+    sc = run.scenario
+    groups = dig(sc, "fleet.groups", []) or []
+    return [
+        ("scenario", f"{sc.get('name', '?')} — {sc.get('description', '')}".rstrip(" —")),
+        ("job", f"{dig(sc, 'job.model')}, {dig(sc, 'job.peft')} r={dig(sc, 'job.rank')} on "
+                f"{','.join(dig(sc, 'job.targets', []) or [])}: {dig(sc, 'job.module_count')} PEFT "
+                f"modules, budget B = {dig(sc, 'job.budget')}, {dig(sc, 'job.total_steps')} steps, "
+                f"batch {dig(sc, 'job.batch')} × {dig(sc, 'job.seq_len')} tokens"),
+        ("fleet", ", ".join(f"{g.get('count')} × {dig(g, 'device.name')} on {dig(g, 'link.name')}"
+                            for g in groups)),
+        ("cloud", f"{dig(sc, 'cloud.count')} × {dig(sc, 'cloud.gpu')}"),
+        ("run", f"seed {dig(sc, 'run.seed')}, {dig(sc, 'run.granularity')} granularity, paired "
+                f"baseline {strategy_label(run.baseline)}"),
+    ]
+
+
+def build_run_dashboard(run: RunData, out: str | Path, profile: str | Path | None = None,
+                        timeline_devices: int = 12) -> Path:
+    """The dashboard of one paired run; returns the path written."""
+    profile_path = Path(profile) if profile else (
+        Path(dig(run.scenario, "job.profile")) if dig(run.scenario, "job.profile") else None)
+    kr_sections, kr_facts = _kr_sections(profile_path)
+    totals = strategy_totals(run)
+    for strategy, seconds in link_seconds(run).items():
+        totals.setdefault(strategy, {})["link_s"] = seconds
+    nodes, edges = topology_records(run.scenario)
+    n_sampled = len({r["device"] for r in run.timeline})
+    sections = [
+        *kr_sections,
+        Section("Savings against the paired baseline",
+                f"Every strategy ran on the same fleet, availability draws and seed as the "
+                f"baseline ({strategy_label(run.baseline)}), so differences are due to the strategy "
+                "alone. Bars show how much less of each quantity it used; 'bytes per steady-state "
+                "step' is the paper's per-step figure, the others are whole-job totals including "
+                "KR's own probes and uploads.",
+                savings.savings_figure(totals, run.baseline, RUN_METRICS)),
+        Section("Completion time across the fleet",
+                "For each strategy, the share of devices that finished their fine-tuning job by a "
+                "given time. Further left is faster; a curve ending below 1 left devices "
+                "unfinished within the horizon.", fleet.completion_cdf(completion_times(run))),
+        Section("Cost breakdown",
+                "The bills of each strategy in their own units: energy the devices spend, bytes "
+                "and time on their links (link time estimated from the sampled devices' "
+                "timelines), GPU time in the cloud, and its price.",
+                costs.cost_breakdown(totals)),
+        Section("Device timeline (sample)",
+                f"What {min(n_sampled, timeline_devices)} sampled devices did over time: compute, "
+                "uploads and downloads, waiting on the cloud, KR rounds, disconnections and work "
+                "lost to them. Switch strategy with the menu at the top right.",
+                fleet.device_timeline(timeline_segments(run, timeline_devices))),
+        Section("Network topology",
+                "Device groups reach the cloud through shared access and regional links; hover a "
+                "diamond for a link's bandwidth and latency. Shared links are split fairly among "
+                "the flows crossing them.", topology.topology_figure(nodes, edges)),
+    ]
+    name = run.scenario.get("name", run.folder.name)
+    return write_page(out, f"dlora-sim — {name}", f"Results folder: {run.folder}",
+                      sections, facts=[*_run_facts(run), *kr_facts])
+
+
+# ---------------------------------------------------------------------------------- sweep
+
+
+def load_sweep_rows(folder: Path) -> list[dict[str, Any]]:
+    """Rows of ``sweep.parquet``; InputError naming the file when it cannot be read."""
+    path = folder / "sweep.parquet"
+    try:
+        return pq.read_table(path).to_pylist()
+    except (OSError, pa.ArrowException) as error:
+        raise InputError(f"{path}: not a readable sweep table ({error})") from None
+
+
+def build_sweep_dashboard(folder: str | Path, out: str | Path) -> Path:
+    """The dashboard of a sweep folder: Pareto fronts per budget and the table of all points."""
+    folder = Path(folder)
+    rows = load_sweep_rows(folder)
+    matched = sum(1 for r in rows if r.get("accuracy") is not None
+                  and not math.isnan(float(r["accuracy"])))
+    columns = [c for c in ("label", "strategy", "budget", "devices", "accuracy", "money_usd",
+                           "completion_p50_s", "bytes_total", "edge_flops", "energy_j")
+               if any(c in r for r in rows)]
+    sections = [
+        Section("Accuracy against cost and time, per budget B",
+                "Each marker is one sweep point and strategy; its accuracy comes from the real "
+                "training profiles with the same task, PEFT method, KR arm and budget fraction B/N "
+                f"({matched} of {len(rows)} rows matched a profile). The line of each budget is its "
+                "Pareto front: nothing else at that budget is both cheaper (or faster) and more "
+                "accurate.", sweep.pareto_figure(rows)),
+        Section("All sweep points", "Every row of sweep.parquet (one per point and strategy).",
+                sweep.sweep_table_figure(rows, columns)),
+    ]
+    points = len({r.get("point_id") for r in rows})
+    return write_page(out, f"dlora-sim sweep — {folder.name}",
+                      f"Sweep folder: {folder} — {points} finished points", sections)

@@ -1,0 +1,203 @@
+"""Read a results folder (or a sweep folder) into the plain data the figure functions take.
+
+The report never runs a simulation: it reads what ``dlora-sim run`` wrote (summary.json,
+devices.parquet, timeline.parquet, scenario.json) and the profile the scenario names. Every
+problem with those files is an :class:`InputError` naming the file, so the dashboard command
+fails with one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dlora_sim.errors import InputError
+
+RUN_FILES = ("summary.json", "scenario.json", "devices.parquet", "timeline.parquet")
+
+
+@dataclass(frozen=True)
+class RunData:
+    """One paired run as plain data."""
+
+    folder: Path
+    summary: dict[str, Any]
+    scenario: dict[str, Any]
+    devices: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+
+    @property
+    def baseline(self) -> str:
+        return str(self.summary.get("baseline", "dlora-all"))
+
+    @property
+    def strategies(self) -> dict[str, dict[str, Any]]:
+        return dict(self.summary.get("strategies", {}))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{path}: not readable JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return data
+
+
+def _read_parquet(path: Path) -> list[dict[str, Any]]:
+    try:
+        return pq.read_table(path).to_pylist()
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing") from None
+    except (OSError, pa.ArrowException) as error:
+        raise InputError(f"{path}: not a readable Parquet file ({error})") from None
+
+
+def load_run(folder: str | Path) -> RunData:
+    """Read a results folder written by ``dlora-sim run``.
+
+    Raises:
+        InputError: the folder or one of its files is missing or unreadable (named in the message).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: results folder not found")
+    missing = [name for name in RUN_FILES if not (folder / name).is_file()]
+    if missing:
+        raise InputError(f"{folder}: not a results folder of `dlora-sim run` "
+                         f"(missing {', '.join(missing)})")
+    summary = _read_json(folder / "summary.json")
+    if not isinstance(summary.get("strategies"), Mapping) or not summary["strategies"]:
+        raise InputError(f"{folder / 'summary.json'}: strategies: missing or empty")
+    return RunData(folder, summary, _read_json(folder / "scenario.json"),
+                   _read_parquet(folder / "devices.parquet"), _read_parquet(folder / "timeline.parquet"))
+
+
+def dig(obj: Any, dotted: str, default: Any = None) -> Any:
+    """``dig(d, "job.budget")``: nested lookup that returns ``default`` on any missing step."""
+    for part in dotted.split("."):
+        if isinstance(obj, Mapping) and part in obj:
+            obj = obj[part]
+        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            return default
+    return obj
+
+
+def strategy_totals(run: RunData) -> dict[str, dict[str, float]]:
+    """Per strategy the numeric top-level totals of summary.json (None becomes NaN)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, block in run.strategies.items():
+        values: dict[str, float] = {}
+        for key, value in block.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, type(None))):
+                continue
+            values[key] = math.nan if value is None else float(value)
+        lost = block.get("work_lost") or {}
+        for key, value in lost.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[f"lost_{key}"] = float(value)
+        out[name] = values
+    return out
+
+
+def link_seconds(run: RunData) -> dict[str, float]:
+    """Per strategy, device-seconds spent on the link (upload + download) in the sampled timeline.
+
+    Only sampled devices have a timeline, so this is scaled up by devices / sampled devices.
+    """
+    n_devices: dict[str, int] = {}
+    for row in run.devices:
+        n_devices[row["strategy"]] = n_devices.get(row["strategy"], 0) + 1
+    busy: dict[str, float] = {}
+    sampled: dict[str, set[Any]] = {}
+    for row in run.timeline:
+        sampled.setdefault(row["strategy"], set()).add(row["device"])
+        if row["kind"] in ("upload", "download"):
+            busy[row["strategy"]] = busy.get(row["strategy"], 0.0) + row["t_end"] - row["t_start"]
+    return {s: busy.get(s, 0.0) * n_devices.get(s, 0) / len(devs)
+            for s, devs in sampled.items() if devs}
+
+
+def completion_times(run: RunData) -> dict[str, list[float]]:
+    """Per strategy, each feasible device's completion time in seconds (NaN = unfinished)."""
+    out: dict[str, list[float]] = {}
+    for row in run.devices:
+        if row.get("feasible") is False:
+            continue
+        value = row.get("completion_s")
+        out.setdefault(row["strategy"], []).append(math.nan if value is None else float(value))
+    return out
+
+
+def timeline_segments(run: RunData, max_devices: int) -> list[dict[str, Any]]:
+    """Timeline rows renamed for the figure, limited to the first ``max_devices`` devices."""
+    keep = sorted({row["device"] for row in run.timeline})[:max_devices]
+    chosen = set(keep)
+    return [{"strategy": r["strategy"], "device": r["device"], "state": r["kind"],
+             "start_s": r["t_start"], "end_s": r["t_end"]}
+            for r in run.timeline if r["device"] in chosen]
+
+
+def topology_records(scenario: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Nodes and links of the run's network, rebuilt from the resolved scenario.
+
+    Mirrors the simulator's topology (DESIGN.md §6): the built-in tree access → region → cloud,
+    or the scenario's GraphML file; each fleet group joins its access node by its own link.
+    """
+    net = scenario.get("network", {}) or {}
+    nodes: dict[str, dict[str, Any]] = {}
+    edges: list[dict[str, Any]] = []
+    groups = dig(scenario, "fleet.groups", []) or []
+    graphml = net.get("graphml")
+    if graphml:
+        try:
+            graph = nx.read_graphml(graphml)
+        except (OSError, nx.NetworkXError, Exception) as error:  # noqa: BLE001 - any parse failure
+            raise InputError(f"{graphml}: network.graphml: cannot read ({error})") from None
+        for node, data in graph.nodes(data=True):
+            nodes[str(node)] = {"id": str(node), "kind": str(data.get("kind", "node")),
+                                "label": str(data.get("label", node))}
+        for u, v, data in graph.edges(data=True):
+            edges.append({"source": str(u), "target": str(v), "capacity_bps": data.get("capacity_bps"),
+                          "latency_s": data.get("latency_s"), "shared": True})
+        access_of = {g["name"]: g.get("access") or g["name"] for g in groups}
+    else:
+        nodes["cloud"] = {"id": "cloud", "kind": "cloud", "label": "cloud"}
+        access_of = {}
+        for g in groups:
+            access = f"access:{g.get('access') or g['name']}"
+            region = f"region:{g.get('region', 'region-0')}"
+            access_of[g["name"]] = access
+            if region not in nodes:
+                nodes[region] = {"id": region, "kind": "region", "label": g.get("region", "region-0")}
+                edges.append({"source": region, "target": "cloud", "shared": True,
+                              "capacity_bps": net.get("region_capacity_bps"),
+                              "latency_s": net.get("region_latency_s")})
+            if access not in nodes:
+                nodes[access] = {"id": access, "kind": "access", "label": access.split(":", 1)[1]}
+                edges.append({"source": access, "target": region, "shared": True,
+                              "capacity_bps": net.get("access_capacity_bps"),
+                              "latency_s": net.get("access_latency_s")})
+    for g in groups:
+        node = f"group:{g['name']}"
+        device, link = g.get("device", {}) or {}, g.get("link", {}) or {}
+        nodes[node] = {"id": node, "kind": "group", "label": g["name"],
+                       "detail": f"{g.get('count')} × {device.get('name', 'device')} on "
+                                 f"{link.get('name', 'link')}"}
+        edges.append({"source": node, "target": access_of[g["name"]], "shared": False,
+                      "up_bps": link.get("up_bps"), "down_bps": link.get("down_bps"),
+                      "rtt_s": link.get("rtt_s")})
+    return list(nodes.values()), edges
