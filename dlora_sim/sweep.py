@@ -230,13 +230,13 @@ def _open_client(scheduler: str | None, n_workers: int) -> Any:
         raise InputError("dlora-sim sweep needs Dask: pip install 'dlora-sim[scale]'") from None
     if scheduler:
         try:
-            return Client(scheduler, timeout="15s")
+            return Client(scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError) as error:
             raise InputError(f"--scheduler {scheduler}: cannot connect: {error}") from None
     if n_workers < 1:
         raise InputError(f"--workers: must be >= 1 (got {n_workers})")
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address=":0", silence_logs=logging.ERROR)
     return Client(cluster)
 
 

@@ -185,6 +185,7 @@ def table_rows(spec: Any, out_dir: Path) -> list[dict[str, Any]]:
             row: dict[str, Any] = {"point_id": point.point_id, "label": point.label,
                                    "strategy": strategy}
             row.update({k: _column_value(v) for k, v in point.overrides.items()})
+            row.update(metrics)  # first, so the point's own facts below win on a name clash
             row.update({"budget": facts.get("budget"), "module_count": facts.get("module_count"),
                         "devices": facts.get("devices"), "seed": facts.get("seed"),
                         "point_wall_s": record.get("wall_s")})
@@ -195,7 +196,6 @@ def table_rows(spec: Any, out_dir: Path) -> list[dict[str, Any]]:
             row.update({"accuracy": acc, "accuracy_profiles": n,
                         "accuracy_budget_fraction": frac,
                         "accuracy_task": reference.task if reference else None})
-            row.update(metrics)
             rows.append(row)
     return rows
 
