@@ -5,6 +5,7 @@ Public API (additive changes only; consumers: the engine, sweeps, the ``run`` co
 - ``load_scenario(path, overrides=None) -> Scenario``: overrides are dotted field paths set on
   the raw TOML before validation (``{"job.budget": 8, "fleet.groups.0.count": 50}``).
 - ``scenario_from_dict(raw, source=..., base_dir=..., overrides=...)``: the same from a dict.
+- ``scenario_from_resolved(resolved)``: back from ``to_resolved_dict()`` / ``scenario.json``.
 - ``parse_override("job.budget=8") -> ("job.budget", 8)``: for command-line ``--set``.
 - ``Scenario.to_resolved_dict()``: JSON-able, defaults filled, catalog names expanded, paths
   absolute; plus ``job.module_count``, ``job.total_steps``, ``network.kind``.
@@ -27,6 +28,7 @@ from dlora_sim.scenario.load import (
     load_scenario,
     parse_override,
     scenario_from_dict,
+    scenario_from_resolved,
 )
 from dlora_sim.scenario.models import (
     AlwaysOn,
@@ -64,4 +66,5 @@ __all__ = [
     "load_scenario",
     "parse_override",
     "scenario_from_dict",
+    "scenario_from_resolved",
 ]

@@ -72,6 +72,21 @@ def scenario_from_dict(
         raise InputError(f"{source}: {describe_validation_error(error, data)}") from None
 
 
+# keys that to_resolved_dict adds for readers; they are derived, not settable
+DERIVED_KEYS = (("job", "module_count"), ("job", "total_steps"), ("network", "kind"),
+                ("cloud", "usd_per_hour_effective"))
+
+
+def scenario_from_resolved(resolved: Mapping[str, Any], *, source: str = "scenario.json") -> Scenario:
+    """Rebuild the :class:`Scenario` that ``to_resolved_dict`` described (e.g. a results folder's
+    ``scenario.json``); the derived keys it added are dropped, the files it names re-checked."""
+    data = copy.deepcopy(dict(resolved))
+    for section, key in DERIVED_KEYS:
+        if isinstance(data.get(section), dict):
+            data[section].pop(key, None)
+    return scenario_from_dict(data, source=source)
+
+
 def apply_overrides(
     raw: Mapping[str, Any], overrides: Mapping[str, object], *, source: str = "<scenario>"
 ) -> dict[str, Any]:

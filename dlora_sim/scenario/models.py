@@ -312,7 +312,8 @@ class NetworkConfig(_Section):
 
     @model_validator(mode="after")
     def _one_kind(self) -> NetworkConfig:
-        tiers = self.model_fields_set - {"graphml"}
+        fields = type(self).model_fields
+        tiers = {f for f in self.model_fields_set - {"graphml"} if getattr(self, f) != fields[f].default}
         if self.graphml is not None and tiers:
             raise FieldError(
                 sorted(tiers)[0], "set either 'graphml' or the built-in tier fields, not both"
