@@ -1,0 +1,133 @@
+"""``[[fleet.groups]]``: the devices, their own links and when they are online."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from dlora_sim.scenario import _catalog, _files
+from dlora_sim.scenario._base import NonNegativeFloat, PositiveFloat, PositiveInt, _resolve, _Section
+from dlora_sim.scenario._files import FieldError
+
+
+class DeviceSpec(_Section):
+    """An edge device: a catalog name in TOML becomes this full table after validation."""
+
+    name: str = "inline"
+    flops_per_s: PositiveFloat
+    memory_bytes: PositiveInt
+    joules_per_flop: PositiveFloat
+
+
+class LinkSpec(_Section):
+    """A device's own last-mile link (not shared): bandwidth each way and end-to-end RTT."""
+
+    name: str = "inline"
+    up_bps: PositiveFloat
+    down_bps: PositiveFloat
+    rtt_s: NonNegativeFloat
+    jitter_s: NonNegativeFloat = 0.0
+    loss_rate: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+
+class AlwaysOn(_Section):
+    """The device is online for the whole horizon."""
+
+    kind: Literal["always"] = "always"
+
+
+class MarkovOnOff(_Section):
+    """Two-state on/off process with exponential sojourns of the given means."""
+
+    kind: Literal["markov"]
+    mean_online_s: PositiveFloat
+    mean_offline_s: PositiveFloat
+    start_online: bool = True
+
+
+class TraceOnOff(_Section):
+    """Online intervals read from a CSV (``start_s,end_s`` and optionally ``device``).
+
+    Device ``i`` of a group replays trace device ``i mod n`` (sorted trace device ids), so a
+    short trace drives a large group; without a ``device`` column all share the intervals.
+    Outside every interval the device is offline.
+    """
+
+    kind: Literal["trace"]
+    file: Path
+
+    @field_validator("file")
+    @classmethod
+    def _trace_loads(cls, path: Path, info: ValidationInfo) -> Path:
+        path = _resolve(path, info)
+        _files.load_trace_cached(path)
+        return path
+
+    def intervals_for(self, device_index: int) -> tuple[tuple[float, float], ...]:
+        """Sorted, non-overlapping online intervals (start_s, end_s) of one group device."""
+        traces = _files.load_trace_cached(self.file)
+        return traces[device_index % len(traces)]
+
+
+Availability = Annotated[AlwaysOn | MarkovOnOff | TraceOnOff, Field(discriminator="kind")]
+
+
+class FleetGroup(_Section):
+    """``count`` identical-in-kind devices: same device class, link, region and availability.
+
+    ``compute_spread`` s: each device's FLOP/s is the catalog value times a factor drawn
+    uniformly from [1 − s, 1 + s] with the run seed. ``access`` names the shared access
+    network the group's devices attach to (groups naming the same one share it).
+    """
+
+    name: str
+    count: PositiveInt
+    device: DeviceSpec
+    link: LinkSpec
+    compute_spread: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    region: str = "region-0"
+    access: str | None = None
+    availability: Availability = AlwaysOn()
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device_from_catalog(cls, value: Any) -> Any:
+        return _catalog.device_table(value) if isinstance(value, str) else value
+
+    @field_validator("link", mode="before")
+    @classmethod
+    def _link_from_catalog(cls, value: Any) -> Any:
+        return _catalog.link_table(value) if isinstance(value, str) else value
+
+    @field_validator("availability", mode="before")
+    @classmethod
+    def _availability_kind(cls, value: Any) -> Any:
+        if isinstance(value, str):  # availability = "always" is accepted as a shorthand
+            return {"kind": value}
+        return value
+
+    @property
+    def access_node(self) -> str:
+        """The group's access network id: ``access`` if given, else the group name."""
+        return self.access if self.access is not None else self.name
+
+
+class FleetConfig(_Section):
+    """``[fleet]``: one or more ``[[fleet.groups]]`` with unique names."""
+
+    groups: tuple[FleetGroup, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> FleetConfig:
+        seen: set[str] = set()
+        for index, group in enumerate(self.groups):
+            if group.name in seen:
+                raise FieldError(f"groups.{index}.name", f"group name {group.name!r} repeats")
+            seen.add(group.name)
+        return self
+
+    @property
+    def device_count(self) -> int:
+        return sum(group.count for group in self.groups)
