@@ -1,0 +1,358 @@
+"""One user's device as a SimPy process: open a session, run DLoRA steps, survive disconnections.
+
+The device is a courier with a route card: for every step it computes its part (embedding,
+active PEFT modules, head), carries activations up, waits while the cloud runs the frozen base,
+carries results back down, and posts a "step done" note to the scheduler. At KR rounds the
+scheduler's kill/revive command adds a probe batch and uploads of newly killed modules.
+
+When its availability says *offline*, the process is interrupted wherever it is: the compute,
+transfer or cloud work in flight is lost (and counted), the device waits out the outage, then
+rolls its PEFT state back to the last checkpoint and re-opens the session, re-uploading its
+offloaded modules if the cloud dropped the session meanwhile (after ``session_timeout_s``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from dlora_sim.sim.kr_schedule import KRRound
+from dlora_sim.sim.work import Exchange, KRWork, StepWork
+
+if TYPE_CHECKING:
+    from dlora_sim.sim.engine import StrategyRun
+
+__all__ = ["DeviceSpec", "Device"]
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """Everything fixed about one device, identical for every strategy of a paired run."""
+
+    index: int
+    group: str
+    flops_per_s: float
+    joules_per_flop: float
+    memory_bytes: float
+    up_bytes_per_s: float
+    down_bytes_per_s: float
+    rtt_s: float
+    up_links: tuple[str, ...]
+    down_links: tuple[str, ...]
+    offline: tuple[tuple[float, float], ...]
+
+
+@dataclass
+class DeviceStats:
+    """Per-device totals of one strategy (becomes one row of devices.parquet)."""
+
+    steps_done: int = 0
+    completion_s: float | None = None
+    edge_flops: float = 0.0
+    cloud_flops: float = 0.0
+    cloud_gpu_s: float = 0.0
+    up_sent_bytes: float = 0.0
+    up_received_bytes: float = 0.0
+    up_lost_bytes: float = 0.0
+    down_sent_bytes: float = 0.0
+    down_received_bytes: float = 0.0
+    down_lost_bytes: float = 0.0
+    round_trips: int = 0
+    kr_rounds: int = 0
+    kr_up_bytes: float = 0.0
+    kills: int = 0
+    revives: int = 0
+    disconnections: int = 0
+    session_drops: int = 0
+    reupload_bytes: float = 0.0
+    aborted_steps: int = 0
+    redone_steps: int = 0
+    lost_edge_flops: float = 0.0
+    lost_bytes: float = 0.0
+    lost_gpu_s: float = 0.0
+    offline_s: float = 0.0
+    wait_s: float = 0.0
+    steady_steps: int = 0
+    steady_bytes: float = 0.0
+    applied_steps: list[int] = field(default_factory=list)
+
+
+class Device:
+    """The process of one device under one strategy."""
+
+    def __init__(
+        self, run: StrategyRun, spec: DeviceSpec, steps: dict[int, StepWork], kr: KRWork,
+        schedule: list[KRRound], n_modules: int, sampled: bool,
+    ) -> None:
+        self.run = run
+        self.env: simpy.Environment = run.env
+        self.spec = spec
+        self.steps = steps  # n_active -> StepWork
+        self.kr = kr
+        self.schedule = schedule
+        self._round_after = [r.after_step for r in schedule]
+        self.n_modules = n_modules
+        self.steady_active = schedule[-1].n_active if schedule else n_modules
+        self.sampled = sampled
+        self.stats = DeviceStats()
+        self.next_step = 0
+        self.checkpoint = 0
+        self.unacked: set[int] = set()
+        self.online = True
+        self.connected = False  # a handshake is due (start, and after every outage)
+        self.session_alive = False  # the cloud still holds this device's session
+        self.slot: Any = None
+        self.current: tuple[str, Any, float] | None = None
+        self._since_ckpt = [0.0, 0.0, 0.0]  # edge FLOPs, delivered bytes, GPU-s since the checkpoint
+        self._outage: tuple[float, float] | None = None
+        self._next_outage = 0
+        self.proc = self.env.process(self._life())
+        self._arm_outage()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def n_active(self, step: int) -> int:
+        """Active modules during ``step``: set by the last KR round before it (all before any)."""
+        i = bisect.bisect_left(self._round_after, step) - 1
+        return self.schedule[i].n_active if i >= 0 else self.n_modules
+
+    def _log(self, kind: str, start_s: float) -> None:
+        if self.sampled and self.env.now > start_s:
+            self.run.timeline.append((self.spec.index, kind, start_s, self.env.now))
+
+    def _arm_outage(self) -> None:
+        if self._next_outage < len(self.spec.offline):
+            t_off, _ = self.spec.offline[self._next_outage]
+            if t_off < self.run.horizon_s:
+                timer = self.env.timeout(max(0.0, t_off - self.env.now))
+                timer.callbacks.append(self._go_offline)
+
+    def _go_offline(self, _event: simpy.Event) -> None:
+        t_off, t_on = self.spec.offline[self._next_outage]
+        self._next_outage += 1
+        if not self.proc.is_alive:
+            return
+        self._outage = (t_off, t_on)
+        self.proc.interrupt("offline")
+
+    # -- the life of the device -------------------------------------------------------------------
+
+    def _life(self) -> Generator[simpy.Event, Any, None]:
+        total = self.run.total_steps
+        while self.next_step < total:
+            try:
+                if not self.connected:
+                    yield from self._open_session()
+                yield from self._step(self.next_step)
+            except simpy.Interrupt:
+                self._abort()
+                if not (yield from self._outage_wait()):
+                    return
+        self.stats.completion_s = self.env.now
+        self._release_slot()
+
+    def _open_session(self) -> Generator[simpy.Event, Any, None]:
+        """Get an admission slot, then one handshake round trip; re-upload offloaded modules if the
+        cloud no longer holds them (new session after a drop)."""
+        if self.slot is None:
+            start = self.env.now
+            request = self.run.admission.request()
+            self.current = ("admit", request, start)
+            yield request
+            self.slot = request
+            self.stats.wait_s += self.env.now - start
+            self._log("wait", start)
+        reupload = 0.0
+        if not self.session_alive and self.run.offload:
+            reupload = (self.n_modules - self.n_active(self.next_step)) * self.kr.kill_upload_bytes
+        start = self.env.now
+        yield from self._exchange(Exchange(0.0, reupload, 0.0, 0.0, 0.0, 1))
+        self.stats.reupload_bytes += reupload
+        self.session_alive = True
+        self.connected = True
+        self._log("session", start)
+
+    def _step(self, step: int) -> Generator[simpy.Event, Any, None]:
+        i = bisect.bisect_left(self._round_after, step - 1)
+        if i < len(self.schedule) and self._round_after[i] == step - 1:
+            yield from self._kr_round(self.schedule[i])
+        n_active = self.n_active(step)
+        work = self.steps[n_active]
+        exchanges = work.exchanges if self.run.granularity == "module" else (work.total,)
+        before = self.stats.up_received_bytes + self.stats.down_received_bytes
+        for exchange in exchanges:
+            yield from self._exchange(exchange)
+        if n_active == self.steady_active:
+            self.stats.steady_steps += 1
+            self.stats.steady_bytes += self.stats.up_received_bytes + self.stats.down_received_bytes - before
+        self._commit(step)
+        put = self.run.queue.put(self.spec.index, step)
+        if not put.triggered:
+            start = self.env.now
+            self.current = ("put", put, start)
+            yield put
+            self.stats.wait_s += self.env.now - start
+            self._log("wait", start)
+        self.current = None
+
+    def _kr_round(self, kr_round: KRRound) -> Generator[simpy.Event, Any, None]:
+        start = self.env.now
+        probe = self.kr.probe
+        for exchange in probe.exchanges if self.run.granularity == "module" else (probe.total,):
+            yield from self._exchange(exchange)
+        upload = kr_round.kills * self.kr.kill_upload_bytes if self.run.offload else 0.0
+        if upload:
+            yield from self._exchange(Exchange(0.0, upload, 0.0, 0.0, 0.0, 1))
+            self.stats.kr_up_bytes += upload
+        self.stats.kr_rounds += 1
+        self.stats.kills += kr_round.kills
+        self.stats.revives += kr_round.revives
+        self._log("kr", start)
+
+    def _exchange(self, e: Exchange) -> Generator[simpy.Event, Any, None]:
+        """One round trip: edge compute, upload (+ half the RTTs), cloud, download (+ the rest)."""
+        spec, run, stats = self.spec, self.run, self.stats
+        half_rtt_s = 0.5 * e.round_trips * spec.rtt_s
+        compute_s = e.edge_flops / spec.flops_per_s
+        if compute_s:
+            start = self.env.now
+            self.current = ("compute", None, start)
+            yield self.env.timeout(compute_s)
+            stats.edge_flops += e.edge_flops
+            self._since_ckpt[0] += e.edge_flops
+            self._log("compute", start)
+        stats.round_trips += e.round_trips
+        if e.up_bytes or half_rtt_s:
+            start = self.env.now
+            if half_rtt_s:
+                self.current = ("latency", None, start)
+                yield self.env.timeout(half_rtt_s)
+            if e.up_bytes:
+                flow = run.net.transfer(e.up_bytes, spec.up_bytes_per_s, spec.up_links)
+                self.current = ("up", flow, start)
+                yield flow.done
+                stats.up_sent_bytes += e.up_bytes
+                stats.up_received_bytes += e.up_bytes
+                self._since_ckpt[1] += e.up_bytes
+            self._log("upload", start)
+        if e.cloud_flops:
+            start = self.env.now
+            request = run.pool.submit(spec.index, e.cloud_flops, e.weight_bytes)
+            self.current = ("cloud", request, start)
+            yield request.done
+            stats.cloud_flops += e.cloud_flops
+            stats.cloud_gpu_s += request.gpu_s
+            self._since_ckpt[2] += request.gpu_s
+            self._log("cloud", start)
+        if e.down_bytes or half_rtt_s:
+            start = self.env.now
+            if e.down_bytes:
+                flow = run.net.transfer(e.down_bytes, spec.down_bytes_per_s, spec.down_links)
+                self.current = ("down", flow, start)
+                yield flow.done
+                stats.down_sent_bytes += e.down_bytes
+                stats.down_received_bytes += e.down_bytes
+                self._since_ckpt[1] += e.down_bytes
+            if half_rtt_s:
+                self.current = ("latency", None, start)
+                yield self.env.timeout(half_rtt_s)
+            self._log("download", start)
+        self.current = None
+
+    def _commit(self, step: int) -> None:
+        """The step's update is applied on the device; checkpoint every ``checkpoint_interval``."""
+        self.stats.applied_steps.append(step)
+        self.stats.steps_done += 1
+        self.next_step = step + 1
+        self.unacked.add(step)
+        if self.next_step % self.run.checkpoint_interval == 0 or self.next_step == self.run.total_steps:
+            self.checkpoint = self.next_step
+            self._since_ckpt = [0.0, 0.0, 0.0]
+
+    def ack(self, step: int) -> None:
+        """The scheduler applied ``step``; the acknowledgement reaches the device only if online."""
+        if self.online:
+            self.unacked.discard(step)
+
+    # -- faults ------------------------------------------------------------------------------------
+
+    def _abort(self) -> None:
+        """Going offline: cancel whatever was in flight and count it as lost."""
+        stats, now = self.stats, self.env.now
+        self.online = False
+        self.connected = False
+        stats.disconnections += 1
+        if self.current is not None:
+            kind, obj, start = self.current
+            if kind == "compute":
+                flops = (now - start) * self.spec.flops_per_s
+                stats.edge_flops += flops
+                stats.lost_edge_flops += flops
+            elif kind in ("up", "down"):
+                sent = self.run.net.cancel(obj)
+                if kind == "up":
+                    stats.up_sent_bytes += sent
+                    stats.up_lost_bytes += sent
+                else:
+                    stats.down_sent_bytes += sent
+                    stats.down_lost_bytes += sent
+                stats.lost_bytes += sent
+            elif kind == "cloud":
+                self.run.pool.cancel(obj)
+                if obj.started:
+                    stats.cloud_gpu_s += obj.gpu_s
+                    stats.lost_gpu_s += obj.gpu_s
+            elif kind == "admit":
+                obj.cancel()
+            elif kind == "put":
+                obj.cancel()
+            if kind not in ("admit", "put"):
+                stats.aborted_steps += 1
+            self._log("lost", start)
+        self.current = None
+        # Roll back to the checkpoint: applied-but-uncheckpointed steps are redone.
+        redo = self.next_step - self.checkpoint
+        if redo:
+            stats.redone_steps += redo
+            del stats.applied_steps[len(stats.applied_steps) - redo:]
+            stats.steps_done -= redo
+            stats.lost_edge_flops += self._since_ckpt[0]
+            stats.lost_bytes += self._since_ckpt[1]
+            stats.lost_gpu_s += self._since_ckpt[2]
+        self._since_ckpt = [0.0, 0.0, 0.0]
+        self.next_step = self.checkpoint
+
+    def _outage_wait(self) -> Generator[simpy.Event, Any, bool]:
+        """Wait until online again; the cloud drops the session after its timeout. False: never back."""
+        assert self._outage is not None
+        t_off, t_on = self._outage
+        start = self.env.now
+        horizon = self.run.horizon_s
+        timeout_s = self.run.session_timeout_s
+        if t_on - start > timeout_s:
+            yield self.env.timeout(timeout_s)
+            self.session_alive = False
+            self.stats.session_drops += 1
+            self._release_slot()
+        if t_on >= horizon:
+            self.stats.offline_s += horizon - start
+            if self.sampled:
+                self.run.timeline.append((self.spec.index, "offline", start, horizon))
+            return False
+        yield self.env.timeout(t_on - self.env.now)
+        self.stats.offline_s += self.env.now - start
+        self._log("offline", start)
+        self.online = True
+        self._arm_outage()
+        for step in sorted(self.unacked):  # at-least-once: re-send every unacknowledged note
+            self.run.queue.put(self.spec.index, step)
+        return True
+
+    def _release_slot(self) -> None:
+        if self.slot is not None:
+            self.run.admission.release(self.slot)
+            self.slot = None

@@ -1,0 +1,242 @@
+"""``simulate``: run every strategy of a scenario on the same fleet, same outages, same seed.
+
+The engine is the stage manager: it builds the world once (devices with their speeds, links,
+paths through the shared network and outage intervals, all drawn from per-device random
+streams), then, for each strategy, builds a fresh SimPy environment with its own GPU pool,
+shared links, scheduler queue and admission limit, starts one process per device, and runs until
+every device has finished or the horizon is reached. Because the world is built before any
+strategy runs, the strategies differ only in what the cost model says each step costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dlora_sim.sim import availability
+from dlora_sim.sim.cloud import GpuPool
+from dlora_sim.sim.device import Device, DeviceSpec
+from dlora_sim.sim.kr_schedule import KRRound, profile_schedule, random_schedule, warmup_rounds_of
+from dlora_sim.sim.links import FlowNetwork
+from dlora_sim.sim.network import build_topology
+from dlora_sim.sim.queue import UpdateQueue
+from dlora_sim.sim.results import SimulationResult, StrategyOutcome, assemble_result
+from dlora_sim.sim.rng import stream
+from dlora_sim.sim.work import NO_KR_STRATEGIES, StepWork, kr_work, step_work
+
+__all__ = ["simulate", "build_devices", "HBM_BYTES_PER_S"]
+
+#: GPU memory bandwidth (bytes/s) for the batching roofline; the cost model's GPU catalog has no
+#: such field yet. A100 SXM 80 GB: 2.039 TB/s; H100 SXM: 3.35 TB/s (NVIDIA datasheets).
+HBM_BYTES_PER_S: dict[str, float] = {"a100": 2.039e12, "h100": 3.35e12}
+
+
+@dataclass
+class StrategyRun:
+    """The shared world of one strategy's run: what every device process talks to."""
+
+    env: simpy.Environment
+    net: FlowNetwork
+    pool: GpuPool
+    queue: UpdateQueue
+    admission: simpy.Resource
+    granularity: str
+    offload: bool
+    total_steps: int
+    horizon_s: float
+    checkpoint_interval: int
+    session_timeout_s: float
+    timeline: list[tuple[int, str, float, float]] = field(default_factory=list)
+
+
+def build_devices(scenario: Any) -> list[DeviceSpec]:
+    """Every device of the fleet, in group order, with its own speed, path and outages.
+
+    Each random quantity comes from the device's own stream (seed, device index, purpose), so a
+    device is the same whatever the strategy or the other groups.
+    """
+    topology = build_topology(scenario)
+    seed = scenario.run.seed
+    horizon_s = scenario.run.horizon_s
+    devices: list[DeviceSpec] = []
+    index = 0
+    for group in scenario.fleet.groups:
+        path = topology.path(group.name)
+        up_links = tuple(f"{link.id}:up" for link in path)
+        down_links = tuple(f"{link.id}:down" for link in path)
+        base_rtt_s = group.link.rtt_s + topology.added_rtt_s(group.name)
+        goodput = 1.0 - group.link.loss_rate  # lost packets are resent: goodput falls by the loss rate
+        for member in range(group.count):
+            spread = group.compute_spread
+            factor = 1.0 + spread * (2.0 * stream(seed, index, "speed").random() - 1.0) if spread else 1.0
+            jitter_s = group.link.jitter_s * stream(seed, index, "jitter").random() if group.link.jitter_s else 0.0
+            offline = availability.offline_intervals(
+                group.availability, horizon_s, stream(seed, index, "availability"), member
+            )
+            devices.append(DeviceSpec(
+                index=index,
+                group=group.name,
+                flops_per_s=group.device.flops_per_s * factor,
+                joules_per_flop=group.device.joules_per_flop,
+                memory_bytes=group.device.memory_bytes,
+                up_bytes_per_s=group.link.up_bps / 8.0 * goodput,
+                down_bytes_per_s=group.link.down_bps / 8.0 * goodput,
+                rtt_s=base_rtt_s + jitter_s,
+                up_links=up_links,
+                down_links=down_links,
+                offline=tuple(offline),
+            ))
+            index += 1
+    return devices
+
+
+def shared_capacities(scenario: Any) -> dict[str, float]:
+    """Capacity of each direction of each shared link, in bytes/s."""
+    topology = build_topology(scenario)
+    out: dict[str, float] = {}
+    for link in topology.links.values():
+        out[f"{link.id}:up"] = link.capacity_bps / 8.0
+        out[f"{link.id}:down"] = link.capacity_bps / 8.0
+    return out
+
+
+def kr_schedules(scenario: Any, strategy: str, devices: list[DeviceSpec]) -> list[list[KRRound]]:
+    """Per device, the KR rounds of ``strategy`` (empty without KR)."""
+    job = scenario.job
+    n_modules, budget = job.module_count, job.budget
+    total, interval = job.total_steps, job.kr_interval_steps
+    if strategy in NO_KR_STRATEGIES:
+        return [[] for _ in devices]
+    profile = job.load_profile()
+    recorded = profile_schedule(
+        [list(row) for row in profile.traces.active], list(profile.traces.round_steps),
+        profile.setup.steps, profile.n_modules, profile.setup.budget,
+        n_modules, budget, total, interval,
+    )
+    if strategy == "dlora-kr":
+        return [recorded for _ in devices]
+    warmup = warmup_rounds_of(recorded, n_modules)
+    seed = scenario.run.seed
+    return [
+        random_schedule(n_modules, budget, warmup, total, interval,
+                        int(stream(seed, d.index, "kr-random").integers(2**31 - 1)))
+        for d in devices
+    ]
+
+
+def edge_only_feasible(scenario: Any, device: DeviceSpec) -> bool:
+    """Edge-only needs the whole frozen model in the device's memory (weights only)."""
+    spec = scenario.job.to_job_spec()
+    return device.memory_bytes >= spec.shape.base_params * spec.dtype_bytes
+
+
+def _sampled(n_devices: int, k: int) -> set[int]:
+    if k <= 0 or n_devices == 0:
+        return set()
+    if k >= n_devices:
+        return set(range(n_devices))
+    return {round(i * (n_devices - 1) / (k - 1)) for i in range(k)} if k > 1 else {0}
+
+
+def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_progress: Any = None) -> StrategyOutcome:
+    """Simulate one strategy on the given fleet and return its per-device outcome."""
+    job = scenario.job
+    spec = job.to_job_spec()
+    cloud, sched, run_cfg = scenario.cloud, scenario.scheduler, scenario.run
+    env = simpy.Environment()
+    gpu = cloud.gpu_spec
+    pool = GpuPool(env, cloud.count, gpu.flops_per_s, HBM_BYTES_PER_S.get(cloud.gpu, float("inf")),
+                   cloud.batch_max_users, cloud.batch_window_s)
+    feasible = [strategy != "edge-only" or edge_only_feasible(scenario, d) for d in devices]
+    admitted = sched.admission_limit or max(1, len(devices))
+    run = StrategyRun(
+        env=env,
+        net=FlowNetwork(env, shared_capacities(scenario)),
+        pool=pool,
+        queue=UpdateQueue(env, sched.queue_capacity),
+        admission=simpy.Resource(env, capacity=admitted),
+        granularity=run_cfg.granularity,
+        offload=job.killed_policy == "offload",
+        total_steps=job.total_steps,
+        horizon_s=run_cfg.horizon_s,
+        checkpoint_interval=sched.checkpoint_interval_steps,
+        session_timeout_s=sched.session_timeout_s,
+    )
+    schedules = kr_schedules(scenario, strategy, devices)
+    n_modules = job.module_count
+    kr = kr_work(spec, strategy)
+    work_cache: dict[int, StepWork] = {}
+
+    def steps_for(schedule: list[KRRound]) -> dict[int, StepWork]:
+        needed = {n_modules} | {r.n_active for r in schedule}
+        for n in needed - work_cache.keys():
+            work_cache[n] = step_work(spec, strategy, None if strategy in NO_KR_STRATEGIES else n)
+        return {n: work_cache[n] for n in needed}
+
+    sampled = _sampled(len(devices), run_cfg.timeline_sample_devices)
+    procs: list[Device | None] = []
+    for d, schedule, ok in zip(devices, schedules, feasible):
+        if not ok:
+            procs.append(None)
+            continue
+        device = Device(run, d, steps_for(schedule), kr, schedule, n_modules, d.index in sampled)
+        run.queue.register(d.index, device.ack)
+        procs.append(device)
+    live = [p for p in procs if p is not None]
+    horizon_s = run_cfg.horizon_s
+    chunk_s = horizon_s / 200.0
+    while env.now < horizon_s:
+        env.run(until=min(horizon_s, env.now + chunk_s))
+        if on_progress is not None:
+            on_progress(sum(p.stats.steps_done for p in live))
+        if all(not p.proc.is_alive for p in live):
+            break
+    return StrategyOutcome(
+        strategy=strategy,
+        devices=devices,
+        stats=[p.stats if p is not None else None for p in procs],
+        schedules=schedules,
+        pool_busy_s=pool.busy_s,
+        pool_lost_s=pool.lost_gpu_s,
+        pool_batches=pool.batches,
+        pool_batched_requests=pool.batched_requests,
+        usd_per_gpu_hour=float(gpu.usd_per_hour),
+        n_gpus=cloud.count,
+        end_s=env.now,
+        queue_delivered=run.queue.delivered,
+        queue_duplicates=run.queue.duplicates,
+        queue_applied=dict(run.queue.applied),
+        peak_link_flows=dict(run.net.peak_flows),
+        timeline=run.timeline,
+        steady_active=min((r.n_active for s in schedules for r in s), default=n_modules),
+    )
+
+
+def simulate(scenario: Any, progress: bool = False) -> SimulationResult:
+    """Simulate every strategy of ``scenario`` on the same fleet and return the paired results.
+
+    Args:
+        scenario: a validated :class:`dlora_sim.scenario.Scenario`.
+        progress: show a rich progress bar per strategy (device-steps done of all).
+
+    Returns:
+        The result records (:mod:`dlora_sim.sim.results`); write them with ``write_results``.
+    """
+    devices = build_devices(scenario)
+    strategies = list(scenario.run.strategies)
+    outcomes: list[StrategyOutcome] = []
+    total_steps = len(devices) * scenario.job.total_steps
+    if progress:
+        columns = (TextColumn("{task.description:>14}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} device-steps"), TimeElapsedColumn())
+        with Progress(*columns, transient=False) as bar:
+            for strategy in strategies:
+                task = bar.add_task(strategy, total=total_steps)
+                outcome = run_strategy(scenario, strategy, devices, lambda done, t=task: bar.update(t, completed=done))
+                bar.update(task, completed=sum(s.steps_done for s in outcome.stats if s is not None))
+                outcomes.append(outcome)
+    else:
+        outcomes = [run_strategy(scenario, strategy, devices) for strategy in strategies]
+    return assemble_result(scenario, outcomes)
