@@ -104,6 +104,7 @@ class Device:
         self.unacked: set[int] = set()
         self.online = True
         self.connected = False  # a handshake is due (start, and after every outage)
+        self.setup_done = False
         self.session_alive = False  # the cloud still holds this device's session
         self.slot: Any = None
         self.current: tuple[str, Any, float] | None = None
@@ -169,8 +170,12 @@ class Device:
         reupload = 0.0
         if not self.session_alive and self.run.offload:
             reupload = (self.n_modules - self.n_active(self.next_step)) * self.kr.kill_upload_bytes
+        # The first session also fetches the one-off set-up download (embedding/head, or the whole
+        # model for edge-only; the cost model's ``setup_bytes_down``).
+        setup = self.run.setup_down_bytes if not self.setup_done else 0.0
         start = self.env.now
-        yield from self._exchange(Exchange(0.0, reupload, 0.0, 0.0, 0.0, 1))
+        yield from self._exchange(Exchange(0.0, reupload, 0.0, 0.0, setup, 1))
+        self.setup_done = True
         self.stats.reupload_bytes += reupload
         self.session_alive = True
         self.connected = True

@@ -16,6 +16,7 @@ from typing import Any
 import simpy
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from dlora_sim.cost.totals import edge_weight_bytes, setup_bytes_down
 from dlora_sim.sim import availability
 from dlora_sim.sim.cloud import GpuPool
 from dlora_sim.sim.device import Device, DeviceSpec
@@ -49,6 +50,7 @@ class StrategyRun:
     horizon_s: float
     checkpoint_interval: int
     session_timeout_s: float
+    setup_down_bytes: float = 0.0
     timeline: list[tuple[int, str, float, float]] = field(default_factory=list)
 
 
@@ -128,9 +130,9 @@ def kr_schedules(scenario: Any, strategy: str, devices: list[DeviceSpec]) -> lis
 
 
 def edge_only_feasible(scenario: Any, device: DeviceSpec) -> bool:
-    """Edge-only needs the whole frozen model in the device's memory (weights only)."""
-    spec = scenario.job.to_job_spec()
-    return device.memory_bytes >= spec.shape.base_params * spec.dtype_bytes
+    """Edge-only needs the whole frozen model plus the trainer state in the device's memory
+    (the cost model's ``edge_weight_bytes``; activations not counted)."""
+    return device.memory_bytes >= edge_weight_bytes(scenario.job.to_job_spec(), "edge-only")
 
 
 def _sampled(n_devices: int, k: int) -> set[int]:
@@ -164,6 +166,7 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
         horizon_s=run_cfg.horizon_s,
         checkpoint_interval=sched.checkpoint_interval_steps,
         session_timeout_s=sched.session_timeout_s,
+        setup_down_bytes=setup_bytes_down(spec, strategy),
     )
     schedules = kr_schedules(scenario, strategy, devices)
     n_modules = job.module_count
