@@ -17,7 +17,7 @@ import pyarrow as pa
 from dlora_sim.errors import InputError
 from dlora_sim.report import costs, fleet, kr, savings, sweep, topology
 from dlora_sim.report.data import (
-    RunData, completion_times, dig, link_seconds, load_run, strategy_totals, timeline_segments,
+    RunData, read_json, completion_times, dig, link_seconds, load_run, strategy_totals, timeline_segments,
     topology_records,
 )
 from dlora_sim.report.page import Section, write_page
@@ -164,18 +164,28 @@ def build_sweep_dashboard(folder: str | Path, out: str | Path) -> Path:
     """The dashboard of a sweep folder: Pareto fronts per budget and the table of all points."""
     folder = Path(folder)
     rows = load_sweep_rows(folder)
-    matched = sum(1 for r in rows if r.get("accuracy") is not None
+    for row in rows:
+        devices, money = row.get("devices"), row.get("money_usd")
+        row["money_per_device_usd"] = (float(money) / float(devices)
+                                       if devices and money is not None else math.nan)
+    dlora = [r for r in rows if str(r.get("strategy", "")).startswith("dlora-")]
+    matched = sum(1 for r in dlora if r.get("accuracy") is not None
                   and not math.isnan(float(r["accuracy"])))
-    columns = [c for c in ("label", "strategy", "budget", "devices", "accuracy", "money_usd",
+    manifest = folder / "sweep.json"
+    varied = list(read_json(manifest).get("varied", [])) if manifest.is_file() else []
+    columns = [c for c in ("point_id", *varied, "strategy", "accuracy", "money_per_device_usd",
                            "completion_p50_s", "bytes_total", "edge_flops", "energy_j")
                if any(c in r for r in rows)]
     sections = [
         Section("Accuracy against cost and time, per budget B",
-                "Each marker is one sweep point and strategy; its accuracy comes from the real "
-                "training profiles with the same task, PEFT method, KR arm and budget fraction B/N "
-                f"({matched} of {len(rows)} rows matched a profile). The line of each budget is its "
-                "Pareto front: nothing else at that budget is both cheaper (or faster) and more "
-                "accurate.", sweep.pareto_figure(rows)),
+                "Each marker is one sweep point run with one DLoRA strategy (circle: Kill-and-Revive, "
+                "diamond: random-B, square: all modules); colour is the budget B. Accuracy comes "
+                "from the real training profiles with the same task, PEFT method, KR arm and "
+                f"budget fraction B/N ({matched} of {len(dlora)} rows matched a profile; unmatched "
+                "rows are not drawn). Cost is the cloud GPU bill per device. The line of each budget "
+                "is its Pareto front: nothing else at that budget is both cheaper (or faster) and "
+                "more accurate. Cloud-only and edge-only runs are in the table below: they trade "
+                "privacy or device memory, not accuracy.", sweep.pareto_figure(dlora)),
         Section("All sweep points", "Every row of sweep.parquet (one per point and strategy).",
                 sweep.sweep_table_figure(rows, columns)),
     ]

@@ -43,7 +43,7 @@ class RunData:
         return dict(self.summary.get("strategies", {}))
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -77,10 +77,10 @@ def load_run(folder: str | Path) -> RunData:
     if missing:
         raise InputError(f"{folder}: not a results folder of `dlora-sim run` "
                          f"(missing {', '.join(missing)})")
-    summary = _read_json(folder / "summary.json")
+    summary = read_json(folder / "summary.json")
     if not isinstance(summary.get("strategies"), Mapping) or not summary["strategies"]:
         raise InputError(f"{folder / 'summary.json'}: strategies: missing or empty")
-    return RunData(folder, summary, _read_json(folder / "scenario.json"),
+    return RunData(folder, summary, read_json(folder / "scenario.json"),
                    _read_parquet(folder / "devices.parquet"), _read_parquet(folder / "timeline.parquet"))
 
 

@@ -35,6 +35,11 @@ def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> list[in
     return front
 
 
+#: marker shape per strategy, so a budget's colour and a strategy's shape can be read together
+STRATEGY_SYMBOLS: dict[str, str] = {"dlora-kr": "circle", "dlora-random": "diamond",
+                                    "dlora-all": "square", "cloud-only": "x", "edge-only": "cross"}
+
+
 def _num(value: object) -> float:
     return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
@@ -43,7 +48,7 @@ def pareto_figure(
     rows: Sequence[Mapping[str, object]],
     budget_key: str = "budget",
     axes: Sequence[tuple[str, str, str]] = (
-        ("money_usd", "job cost (US dollars, all devices)", "usd"),
+        ("money_per_device_usd", "cloud cost per device (US dollars)", "usd"),
         ("completion_p50_s", "median completion time (hours)", "s"),
     ),
     title: str = "Accuracy against cost and time — Pareto front per KR budget B",
@@ -53,6 +58,7 @@ def pareto_figure(
     Args:
         rows: one per sweep point and strategy, with ``accuracy`` (0..1), the ``budget_key``
             column, ``strategy``, ``label`` (what the point varies) and the columns named in ``axes``.
+            Marker shape shows the strategy (circle KR, diamond random-B, square all modules).
         budget_key: column holding the budget B.
         axes: ``(column, axis title, unit)`` per panel; time columns in seconds are shown in hours.
         title: figure title.
@@ -77,9 +83,11 @@ def pareto_figure(
             hover = [f"{strategy_label(str(r.get('strategy', '')))} at {name}<br>{r.get('label', '')}"
                      f"<br>accuracy {100 * _num(r['accuracy']):.1f}%<br>{axis_title.split(' (')[0]}: "
                      f"{format_value(_num(r.get(key)), unit)}" for r in sel]
+            symbols = [STRATEGY_SYMBOLS.get(str(r.get("strategy")), "circle") for r in sel]
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=name, legendgroup=name,
-                                     showlegend=col == 1, marker={"size": 9, "color": colour,
-                                                                  "opacity": 0.6},
+                                     showlegend=col == 1, marker={"size": 10, "color": colour,
+                                                                  "opacity": 0.6,
+                                                                  "symbol": symbols},
                                      hovertext=hover, hoverinfo="text"), row=1, col=col)
             front = pareto_front(xs, ys)
             fig.add_trace(go.Scatter(x=[xs[i] for i in front], y=[ys[i] for i in front],
