@@ -63,7 +63,7 @@ def test_sweep_dashboard_shows_pareto(tmp_path, capsys):
     code, _, _ = run_cli(["dashboard", str(tmp_path / "sweep"), "-o", str(out)], capsys)
     text = out.read_text()
     assert code == 0 and "<h2>Accuracy against cost and time, per budget B</h2>" in text
-    assert re.search(r"\((\d+) of 2 rows matched a profile\)", text)
+    assert re.search(r"\((\d+) of 2 rows matched a profile;", text)
 
 
 @pytest.mark.parametrize("make, needle", [

@@ -108,7 +108,7 @@ def test_pareto_front_keeps_only_non_dominated():
 
 def test_pareto_figure_one_front_per_budget():
     """Each budget gets its own front trace in each panel."""
-    rows = [{"budget": b, "strategy": "dlora-kr", "accuracy": a, "money_usd": c,
+    rows = [{"budget": b, "strategy": "dlora-kr", "accuracy": a, "money_per_device_usd": c,
              "completion_p50_s": 3600 * c, "label": "x"}
             for b, a, c in ((4, 0.7, 1.0), (4, 0.75, 2.0), (16, 0.8, 3.0), (16, 0.79, 4.0))]
     fig = sweep.pareto_figure(rows)
