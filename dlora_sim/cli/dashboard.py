@@ -28,8 +28,13 @@ def dashboard(
         help="At most this many sampled devices in the device timeline (the run samples "
              "run.timeline_sample_devices of them).")] = 12,
 ) -> None:
-    """Write an interactive dashboard: KR picture, savings, completion CDF, costs, device
-    timeline and network topology for a run; the accuracy/cost Pareto front for a sweep."""
+    """Write one self-contained HTML dashboard of a run or of a sweep.
+
+    For a run: the Kill-and-Revive picture, savings against the paired baseline, completion-time
+    CDF, cost breakdown, a device timeline and the network topology.
+
+    For a sweep: the Pareto front of accuracy against cost and time per budget B, and all points.
+    """
     from dlora_sim.report.dashboard import build_dashboard
 
     out = output if output is not None else Path("dashboards") / f"{results.resolve().name}.html"

@@ -34,8 +34,9 @@ def sweep(
 ) -> None:
     """Run every point of a sweep (each a full paired run of all strategies) and write its table.
 
-    Interrupted sweeps resume: a point whose folder holds DONE.json is skipped. View the result
-    with `dlora-sim dashboard SWEEP_FOLDER -o dashboards/NAME.html`.
+    Interrupted sweeps resume: a point whose folder holds DONE.json is skipped.
+
+    View the result with: dlora-sim dashboard SWEEP_FOLDER -o dashboards/NAME.html
     """
     from dlora_sim.sweep import load_spec, run_sweep
 
