@@ -312,7 +312,10 @@ class Device:
                     stats.cloud_gpu_s += obj.gpu_s
                     stats.lost_gpu_s += obj.gpu_s
             elif kind == "admit":
-                obj.cancel()
+                if obj.triggered:  # granted, but the process had not resumed yet: give it back
+                    self.run.admission.release(obj)
+                else:
+                    obj.cancel()
             elif kind == "put":
                 obj.cancel()
             if kind not in ("admit", "put"):
