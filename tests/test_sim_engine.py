@@ -110,3 +110,16 @@ def test_unfinished_devices_give_no_percentile():
     assert block["finished_devices"] == 0
     assert block["completion_p50_s"] is None and block["makespan_s"] is None
     assert all(not math.isfinite(r["completion_s"] or math.inf) for r in result.devices)
+
+
+def test_resent_updates_after_outages_are_dropped_not_reapplied():
+    """Acknowledgements lost in outages make devices re-send their notes; the scheduler drops
+    those duplicates, so every (device, step) is applied exactly once."""
+    from dlora_sim.sim.engine import run_strategy
+
+    scenario = small({"fleet.groups.0.count": 4, "job.steps": 40, "run.horizon_s": 200_000.0,
+                      "fleet.groups.0.availability": {"kind": "markov", "mean_online_s": 30.0, "mean_offline_s": 10.0}})
+    outcome = run_strategy(scenario, "dlora-all", build_devices(scenario))
+    assert outcome.queue_duplicates > 0
+    assert all(count == 1 for count in outcome.queue_applied.values())
+    assert sum(s.disconnections for s in outcome.stats) > 0

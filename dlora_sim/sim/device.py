@@ -14,6 +14,7 @@ offloaded modules if the cloud dropped the session meanwhile (after ``session_ti
 from __future__ import annotations
 
 import bisect
+from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,7 @@ class Device:
         self.next_step = 0
         self.checkpoint = 0
         self.unacked: set[int] = set()
+        self._acks: deque[tuple[float, int]] = deque()  # (arrival time, step) of acks on the way
         self.online = True
         self.connected = False  # a handshake is due (start, and after every outage)
         self.setup_done = False
@@ -124,6 +126,10 @@ class Device:
     def _log(self, kind: str, start_s: float) -> None:
         if self.sampled and self.env.now > start_s:
             self.run.timeline.append((self.spec.index, kind, start_s, self.env.now))
+
+    def _log_span(self, kind: str, start_s: float, end_s: float) -> None:
+        if end_s > start_s:
+            self.run.timeline.append((self.spec.index, kind, start_s, end_s))
 
     def _arm_outage(self) -> None:
         if self._next_outage < len(self.spec.offline):
@@ -196,7 +202,7 @@ class Device:
             self.stats.steady_bytes += self.stats.up_received_bytes + self.stats.down_received_bytes - before
         self._commit(step)
         put = self.run.queue.put(self.spec.index, step)
-        if not put.triggered:
+        if put is not None and not put.triggered:
             start = self.env.now
             self.current = ("put", put, start)
             yield put
@@ -223,26 +229,26 @@ class Device:
         spec, run, stats = self.spec, self.run, self.stats
         half_rtt_s = 0.5 * e.round_trips * spec.rtt_s
         compute_s = e.edge_flops / spec.flops_per_s
-        if compute_s:
+        stats.round_trips += e.round_trips
+        if compute_s or half_rtt_s:
+            # One timeout for the edge compute and the upward half of the RTTs (fewer events);
+            # an interruption inside it loses only the compute part already done.
             start = self.env.now
-            self.current = ("compute", None, start)
-            yield self.env.timeout(compute_s)
+            self.current = ("compute", compute_s, start)
+            yield self.env.timeout(compute_s + half_rtt_s)
             stats.edge_flops += e.edge_flops
             self._since_ckpt[0] += e.edge_flops
-            self._log("compute", start)
-        stats.round_trips += e.round_trips
-        if e.up_bytes or half_rtt_s:
+            if self.sampled:
+                self._log_span("compute", start, start + compute_s)
+                self._log_span("upload", start + compute_s, self.env.now)
+        if e.up_bytes:
             start = self.env.now
-            if half_rtt_s:
-                self.current = ("latency", None, start)
-                yield self.env.timeout(half_rtt_s)
-            if e.up_bytes:
-                flow = run.net.transfer(e.up_bytes, spec.up_bytes_per_s, spec.up_links)
-                self.current = ("up", flow, start)
-                yield flow.done
-                stats.up_sent_bytes += e.up_bytes
-                stats.up_received_bytes += e.up_bytes
-                self._since_ckpt[1] += e.up_bytes
+            flow = run.net.transfer(e.up_bytes, spec.up_bytes_per_s, spec.up_links)
+            self.current = ("up", flow, start)
+            yield flow.done
+            stats.up_sent_bytes += e.up_bytes
+            stats.up_received_bytes += e.up_bytes
+            self._since_ckpt[1] += e.up_bytes
             self._log("upload", start)
         if e.cloud_flops:
             start = self.env.now
@@ -274,27 +280,35 @@ class Device:
         self.stats.steps_done += 1
         self.next_step = step + 1
         self.unacked.add(step)
+        self._flush_acks()
         if self.next_step % self.run.checkpoint_interval == 0 or self.next_step == self.run.total_steps:
             self.checkpoint = self.next_step
             self._since_ckpt = [0.0, 0.0, 0.0]
 
     def ack(self, step: int) -> None:
-        """The scheduler applied ``step``; the acknowledgement reaches the device only if online."""
-        if self.online:
-            self.unacked.discard(step)
+        """The scheduler applied ``step``; its acknowledgement lands one RTT later, and is lost if
+        the device goes offline before then (the note is then re-sent: at-least-once)."""
+        self._acks.append((self.env.now + self.spec.rtt_s, step))
+
+    def _flush_acks(self) -> None:
+        now = self.env.now
+        while self._acks and self._acks[0][0] <= now:
+            self.unacked.discard(self._acks.popleft()[1])
 
     # -- faults ------------------------------------------------------------------------------------
 
     def _abort(self) -> None:
         """Going offline: cancel whatever was in flight and count it as lost."""
         stats, now = self.stats, self.env.now
+        self._flush_acks()
+        self._acks.clear()  # acknowledgements still on the way are lost with the connection
         self.online = False
         self.connected = False
         stats.disconnections += 1
         if self.current is not None:
             kind, obj, start = self.current
             if kind == "compute":
-                flops = (now - start) * self.spec.flops_per_s
+                flops = min(now - start, obj) * self.spec.flops_per_s
                 stats.edge_flops += flops
                 stats.lost_edge_flops += flops
             elif kind in ("up", "down"):

@@ -40,14 +40,22 @@ class UpdateQueue:
         self.duplicates = 0
         self.peak_len = 0
         self._on_apply: dict[int, Callable[[int], None]] = {}
+        self._busy = False
         env.process(self._consume())
 
     def register(self, device: int, on_ack: Callable[[int], None]) -> None:
         """Route acknowledgements of ``device``'s messages to ``on_ack(step)``."""
         self._on_apply[device] = on_ack
 
-    def put(self, device: int, step: int) -> simpy.events.Event:
-        """Post a message; the returned event triggers once it is in the queue (may wait if full)."""
+    def put(self, device: int, step: int) -> simpy.events.Event | None:
+        """Post a message; the returned event triggers once it is in the queue (may wait if full).
+
+        Returns None when the message was applied at once: an instant scheduler (``service_s``
+        0) with nothing queued needs no events, which keeps the common case cheap.
+        """
+        if self.service_s == 0 and not self._store.items and not self._busy:
+            self._apply(device, step)
+            return None
         event = self._store.put((device, step))
         if len(self._store.items) > self.peak_len:
             self.peak_len = len(self._store.items)
@@ -60,13 +68,18 @@ class UpdateQueue:
     def _consume(self):  # type: ignore[no-untyped-def]
         while True:
             device, step = yield self._store.get()
+            self._busy = True
             if self.service_s:
                 yield self.env.timeout(self.service_s)
-            self.delivered += 1
-            if (device, step) in self.applied:
-                self.duplicates += 1  # a re-sent message: acknowledge again, apply nothing
-            else:
-                self.applied[(device, step)] += 1
-            ack = self._on_apply.get(device)
-            if ack is not None:
-                ack(step)
+            self._busy = False
+            self._apply(device, step)
+
+    def _apply(self, device: int, step: int) -> None:
+        self.delivered += 1
+        if (device, step) in self.applied:
+            self.duplicates += 1  # a re-sent message: acknowledge again, apply nothing
+        else:
+            self.applied[(device, step)] += 1
+        ack = self._on_apply.get(device)
+        if ack is not None:
+            ack(step)
