@@ -133,3 +133,12 @@ def test_diff_norm_profiles_are_shown_as_recorded():
     """With score diff-norm the profile already holds the change, so it is not differenced again."""
     change = kr.norm_change_matrix([[0.0, 0.0], [0.2, 0.0], [0.1, 0.3]], score="diff-norm")
     assert np.allclose(change, [[0.2, 0.1], [0.0, 0.3]])
+
+
+def test_savings_axis_is_cut_for_huge_losses():
+    """A strategy using 500x the baseline does not flatten the others: the axis stops near -200%."""
+    totals = {"dlora-all": {"edge_flops": 1.0}, "edge-only": {"edge_flops": 500.0},
+              "dlora-kr": {"edge_flops": 0.2}}
+    fig = savings.savings_figure(totals, baseline="dlora-all")
+    assert fig.layout.yaxis.range[0] == savings.CLIP_PERCENT - 10
+    assert "49900.0% more" in fig.data[0].hovertext[0]

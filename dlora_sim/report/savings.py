@@ -26,6 +26,9 @@ class Metric:
     unit: str  # "bytes" | "s" | "usd" | "flop" | "count" | "j"
 
 
+#: the savings axis stops here; bars below it are cut (their value stays in the hover text)
+CLIP_PERCENT = -200.0
+
 DEFAULT_METRICS: tuple[Metric, ...] = (
     Metric("edge_flops", "edge compute", "flop"),
     Metric("bytes_total", "bytes up + down", "bytes"),
@@ -97,10 +100,16 @@ def savings_figure(
         fig.add_trace(go.Bar(
             x=[m.label for m in shown], y=ys, name=strategy_label(strategy),
             marker_color=strategy_colour(strategy), hovertext=texts, hoverinfo="text",
-            texttemplate="%{y:.1f}%", textposition="outside",
+            texttemplate="%{y:.1f}%", textposition="auto", cliponaxis=True,
         ))
     fig.add_hline(y=0, line_color="black", line_width=1)
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title_text="saved vs baseline (%; negative = uses more)")
+    values = [y for trace in fig.data for y in trace.y if y is not None]
+    axis_title = "saved vs baseline (%; negative = uses more)"
+    if values and min(values) < CLIP_PERCENT:
+        # one strategy using 500x more (edge-only compute) would flatten every other bar
+        fig.update_yaxes(range=[CLIP_PERCENT - 10, 110])
+        axis_title += f"<br>axis cut at {CLIP_PERCENT:.0f}%: hover a cut bar for its value"
+    fig.update_yaxes(title_text=axis_title)
     fig.update_xaxes(title_text="quantity compared (whole job, all devices)")
     return finish(fig, title)
