@@ -9,7 +9,9 @@ from typing import Any
 from dlora_sim.scenario import scenario_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
-PROFILE = REPO / "profiles" / "PROFILE.json"
+# A KR profile (its recorded churn drives dlora-kr); any committed profile otherwise.
+_PROFILES = sorted((REPO / "profiles").glob("*-lora-kr-*.json")) or sorted((REPO / "profiles").glob("*.json"))
+PROFILE = _PROFILES[0] if _PROFILES else REPO / "profiles" / "missing.json"
 
 BASE: dict[str, Any] = {
     "name": "small",

@@ -16,6 +16,7 @@ from typing import Any
 import simpy
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from dlora_sim.errors import InputError
 from dlora_sim.cost.totals import edge_weight_bytes, setup_bytes_down
 from dlora_sim.sim import availability
 from dlora_sim.sim.cloud import GpuPool
@@ -112,7 +113,7 @@ def kr_schedules(scenario: Any, strategy: str, devices: list[DeviceSpec]) -> lis
     total, interval = job.total_steps, job.kr_interval_steps
     if strategy in NO_KR_STRATEGIES:
         return [[] for _ in devices]
-    profile = job.load_profile()
+    profile = _profile(scenario)
     recorded = profile_schedule(
         [list(row) for row in profile.traces.active], list(profile.traces.round_steps),
         profile.setup.steps, profile.n_modules, profile.setup.budget,
@@ -127,6 +128,14 @@ def kr_schedules(scenario: Any, strategy: str, devices: list[DeviceSpec]) -> lis
                         int(stream(seed, d.index, "kr-random").integers(2**31 - 1)))
         for d in devices
     ]
+
+
+def _profile(scenario: Any) -> Any:
+    """The job's profile; a file that vanished since validation is the user's to fix."""
+    try:
+        return scenario.job.load_profile()
+    except ValueError as error:
+        raise InputError(f"{scenario.job.profile}: {error}") from None
 
 
 def edge_only_feasible(scenario: Any, device: DeviceSpec) -> bool:
@@ -227,7 +236,11 @@ def simulate(scenario: Any, progress: bool = False) -> SimulationResult:
 
     Returns:
         The result records (:mod:`dlora_sim.sim.results`); write them with ``write_results``.
+
+    Raises:
+        InputError: the job's profile can no longer be read.
     """
+    _profile(scenario)  # fail before simulating anything if the profile is gone
     devices = build_devices(scenario)
     strategies = list(scenario.run.strategies)
     outcomes: list[StrategyOutcome] = []
