@@ -35,11 +35,22 @@ SPEC_KEYS = ("base", "name", "description", "seeds", "fixed", "grid", "points", 
 
 @dataclass(frozen=True)
 class Point:
-    """One sweep point: the overrides that define it (seed included as ``run.seed``)."""
+    """One sweep point: scenario field overrides and a seed (None: the base scenario's seed)."""
 
     overrides: dict[str, Any]
+    seed: int | None
     point_id: str
     label: str
+
+    @property
+    def all_overrides(self) -> dict[str, Any]:
+        """The overrides with the seed as ``run.seed``: what the point's id and scenario use."""
+        return with_seed(self.overrides, self.seed)
+
+
+def with_seed(overrides: Mapping[str, Any], seed: int | None) -> dict[str, Any]:
+    """``overrides`` plus ``run.seed`` when a seed is given."""
+    return {**overrides, "run.seed": seed} if seed is not None else dict(overrides)
 
 
 @dataclass(frozen=True)
@@ -133,11 +144,9 @@ def load_spec(path: str | Path) -> SweepSpec:
     for combo in combos:
         for seed in seeds if seeds is not None else [None]:
             overrides = {**fixed, **combo}
-            if seed is not None:
-                overrides["run.seed"] = seed
-            pid = point_id(overrides)
-            shown = {k: v for k, v in overrides.items() if k not in fixed}
-            points.setdefault(pid, Point(overrides, pid, _label(shown)))
+            pid = point_id(with_seed(overrides, seed))
+            shown = {k: v for k, v in with_seed(overrides, seed).items() if k not in fixed}
+            points.setdefault(pid, Point(overrides, seed, pid, _label(shown)))
     varied = tuple(dict.fromkeys([*grid, *(k for c in combos for k in c),
                                   *(["run.seed"] if seeds is not None else [])]))
     profiles = raw.get("profiles")
@@ -168,7 +177,7 @@ def validate_points(spec: SweepSpec) -> None:
 
     for point in spec.points:
         try:
-            load_scenario(spec.base, point.overrides)
+            load_scenario(spec.base, point.all_overrides)
         except InputError as error:
             raise InputError(f"{spec.source}: point {point.label}: {error}") from None
 
@@ -178,12 +187,14 @@ def is_done(point_dir: Path) -> bool:
     return (point_dir / MARKER).is_file()
 
 
-def run_point(base: str, overrides: dict[str, Any], point_dir: str) -> dict[str, Any]:
+def run_point(base: str, overrides: dict[str, Any], seed: int | None,
+              point_dir: str) -> dict[str, Any]:
     """The Dask task: simulate one point (all strategies, paired) and write its folder.
 
     Args:
         base: the base scenario file.
-        overrides: dotted field paths to values; the seed is ``run.seed``.
+        overrides: dotted field paths to values.
+        seed: the run seed (``run.seed``); None keeps the base scenario's.
         point_dir: the point's folder; results go to ``point_dir/results``, the marker last.
 
     Returns:
@@ -195,6 +206,7 @@ def run_point(base: str, overrides: dict[str, Any], point_dir: str) -> dict[str,
     from dlora_sim.sweep_table import point_record
 
     started = time.perf_counter()
+    overrides = with_seed(overrides, seed)
     scenario = load_scenario(base, overrides)
     result = simulate(scenario, progress=False)
     folder = Path(point_dir)
@@ -282,7 +294,7 @@ def run_sweep(
         "name": spec.name, "source": str(spec.source), "base": str(spec.base),
         "description": spec.description, "varied": list(spec.varied),
         "profiles_dir": str(spec.profiles_dir) if spec.profiles_dir else None,
-        "points": [{"point_id": p.point_id, "label": p.label, "overrides": p.overrides}
+        "points": [{"point_id": p.point_id, "label": p.label, "overrides": p.all_overrides}
                    for p in spec.points],
     })
     pending = [p for p in spec.points if not is_done(out / "points" / p.point_id)]
@@ -299,7 +311,7 @@ def run_sweep(
                 task = bar.add_task(spec.name, total=len(spec.points),
                                     completed=len(spec.points) - len(pending))
                 futures = {
-                    client.submit(run_point, str(spec.base), p.overrides,
+                    client.submit(run_point, str(spec.base), p.overrides, p.seed,
                                   str(out / "points" / p.point_id),
                                   key=f"dlora-point-{p.point_id}-{time.time_ns()}", pure=False): p
                     for p in pending

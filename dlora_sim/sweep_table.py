@@ -184,7 +184,7 @@ def table_rows(spec: Any, out_dir: Path) -> list[dict[str, Any]]:
         for strategy, metrics in record["strategies"].items():
             row: dict[str, Any] = {"point_id": point.point_id, "label": point.label,
                                    "strategy": strategy}
-            row.update({k: _column_value(v) for k, v in point.overrides.items()})
+            row.update({k: _column_value(v) for k, v in point.all_overrides.items()})
             row.update(metrics)  # first, so the point's own facts below win on a name clash
             row.update({"budget": facts.get("budget"), "module_count": facts.get("module_count"),
                         "devices": facts.get("devices"), "seed": facts.get("seed"),

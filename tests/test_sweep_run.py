@@ -24,7 +24,7 @@ def any_profile() -> Path:
     pytest.skip("no MiniLM profile committed under profiles/")
 
 
-def tiny_sweep(folder: Path, budgets=(2, 3), counts=(2, 3), steps: int = 20) -> Path:
+def tiny_sweep(folder: Path, budgets=(2, 3), counts=(2, 3), steps: int = 20, seeds=None) -> Path:
     """Write a tiny scenario (a few phones, MiniLM, tens of steps) and a sweep over it; return the spec."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tiny.toml").write_text(f"""
@@ -52,8 +52,10 @@ strategies = ["dlora-all", "dlora-kr"]
 timeline_sample_devices = 1
 """)
     spec = folder / "sweep.toml"
+    seed_line = f"seeds = {list(seeds)}" if seeds else ""
     spec.write_text(f"""
 base = "tiny.toml"
+{seed_line}
 [grid]
 "job.budget" = {list(budgets)}
 "fleet.groups.0.count" = {list(counts)}
@@ -77,7 +79,7 @@ def test_local_sweep_writes_every_point_and_one_table(tmp_path):
         folder = tmp_path / "out" / "points" / point.point_id
         assert (folder / "results" / "summary.json").is_file()
         record = json.loads((folder / MARKER).read_text())
-        assert record["overrides"] == point.overrides
+        assert record["overrides"] == point.all_overrides
     rows = numbers(outcome.table_path)
     assert len(rows) == 8 and {r["strategy"] for r in rows} == {"dlora-all", "dlora-kr"}
     assert {(r["job.budget"], r["devices"]) for r in rows} == {(2, 2), (2, 3), (3, 2), (3, 3)}
@@ -89,16 +91,17 @@ def test_local_sweep_writes_every_point_and_one_table(tmp_path):
 
 
 def test_sweep_point_equals_a_plain_run(tmp_path):
-    """A sweep point's summary is exactly what load_scenario + simulate give for its overrides."""
+    """A sweep point's summary is exactly what load_scenario + simulate give for its overrides and seed."""
     from dlora_sim.scenario import load_scenario
     from dlora_sim.sim import simulate
 
-    spec = load_spec(tiny_sweep(tmp_path / "in", budgets=(2,), counts=(2,)))
+    spec = load_spec(tiny_sweep(tmp_path / "in", budgets=(2,), counts=(2,), seeds=(3,)))
     run_sweep(spec, tmp_path / "out", n_workers=1, progress=False)
     (point,) = spec.points
     written = json.loads((tmp_path / "out" / "points" / point.point_id / "results" / "summary.json").read_text())
-    direct = simulate(load_scenario(spec.base, point.overrides)).summary
+    direct = simulate(load_scenario(spec.base, point.all_overrides)).summary
     assert written == json.loads(json.dumps(direct))
+    assert written["seed"] == point.seed == 3
 
 
 def test_bad_point_field_fails_before_running(tmp_path):

@@ -43,8 +43,10 @@ seeds = [0, 1]
 fleet.groups.0.link = ["lte", "5g"]
 """))
     assert len(spec.points) == 8
-    first = spec.points[0].overrides
-    assert first == {"run.horizon_s": 3600, "job.budget": 2, "fleet.groups.0.link": "lte", "run.seed": 0}
+    first = spec.points[0]
+    assert first.overrides == {"run.horizon_s": 3600, "job.budget": 2, "fleet.groups.0.link": "lte"}
+    assert first.seed == 0 and first.all_overrides == {**first.overrides, "run.seed": 0}
+    assert first.point_id == point_id(first.all_overrides)
     assert spec.varied == ("job.budget", "fleet.groups.0.link", "run.seed")
     assert "run.horizon_s" not in spec.points[0].label
     assert spec.base == (tmp_path / "base.toml").resolve()
