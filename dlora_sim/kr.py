@@ -37,6 +37,7 @@ __all__ = [
     "SCORES",
     "NORMALISATIONS",
     "PROBE_MODES",
+    "CALIBRATIONS",
     "KRConfig",
     "KRDecision",
     "KRRoundWork",
@@ -48,6 +49,7 @@ Arm = Literal["all", "kr", "kill-only", "random", "static-topB"]
 Score = Literal["norm-diff", "diff-norm", "probe-grad"]
 Normalisation = Literal["none", "sqrt-params", "relative"]
 ProbeMode = Literal["all", "killed", "none"]
+Calibration = Literal["per-module", "global"]
 
 #: ``all``: every module trains (the DLoRA-without-KR baseline); ``kr``: kill and revive;
 #: ``kill-only``: shrink to B and never revive; ``random``: a fresh random B every round (the
@@ -64,6 +66,13 @@ NORMALISATIONS: tuple[str, ...] = ("none", "sqrt-params", "relative")
 #: Which modules the probe batch must cover: ``all`` lets the controller calibrate probe
 #: estimates against the changes it observed on active modules; ``killed`` is cheaper.
 PROBE_MODES: tuple[str, ...] = ("all", "killed", "none")
+#: How a frozen module's probe becomes a score comparable with observed changes. ``per-module``:
+#: its last observed change times probe(now) / probe(first probe after its kill), so each module
+#: is only compared with itself (it rises when its own gradient grows). ``global``: probe times the
+#: median observed/probe ratio of the active modules (needs ``probe = "all"``). Measured on
+#: MiniLM + LoRA + AdamW, probe gradient norms rank modules almost opposite to observed norm
+#: changes (v/o vs q/k), so a global factor mixes two yardsticks; see docs/kr.md.
+CALIBRATIONS: tuple[str, ...] = ("per-module", "global")
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ class KRConfig:
         revival_pressure: a killed module's score is multiplied by (1 + pressure · rounds
             killed), so modules that have sat out long get re-tried; 0 = no pressure.
         probe: one of :data:`PROBE_MODES`; which modules need a would-be change from a probe batch.
+        probe_calibration: one of :data:`CALIBRATIONS`.
         probe_scale: multiplies probe changes when calibration is impossible (e.g. the probe
             covered only killed modules); the caller's probe should estimate the change over a
             whole window, e.g. window_steps · lr · ‖grad‖.
@@ -95,12 +105,13 @@ class KRConfig:
     arm: Arm = "kr"
     window_steps: int = 25
     warmup_rounds: int = 1
-    hysteresis: float = 0.1
+    hysteresis: float = 0.25
     score: Score = "norm-diff"
     normalisation: Normalisation = "sqrt-params"
     ema: float = 0.0
-    revival_pressure: float = 0.25
-    probe: ProbeMode = "all"
+    revival_pressure: float = 0.05
+    probe: ProbeMode = "killed"
+    probe_calibration: Calibration = "per-module"
     probe_scale: float = 1.0
     kill_keep_fraction: float = 0.5
     seed: int = 0
@@ -118,11 +129,12 @@ class KRConfig:
             (_finite(self.ema) and 0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema!r}"),
             (_finite(self.revival_pressure) and self.revival_pressure >= 0, f"revival_pressure must be >= 0, got {self.revival_pressure!r}"),
             (self.probe in PROBE_MODES, f"probe must be one of {', '.join(PROBE_MODES)}; got {self.probe!r}"),
+            (self.probe_calibration in CALIBRATIONS, f"probe_calibration must be one of {', '.join(CALIBRATIONS)}; got {self.probe_calibration!r}"),
             (_finite(self.probe_scale) and self.probe_scale > 0, f"probe_scale must be > 0, got {self.probe_scale!r}"),
             (_finite(self.kill_keep_fraction) and 0 <= self.kill_keep_fraction < 1, f"kill_keep_fraction must be in [0, 1), got {self.kill_keep_fraction!r}"),
             (isinstance(self.seed, int) and self.seed >= 0, f"seed must be an integer >= 0, got {self.seed!r}"),
             (not (self.normalisation == "relative" and self.score != "norm-diff"), f"normalisation 'relative' needs score 'norm-diff' (weight norms are not known with {self.score!r})"),
-            (not (self.score == "probe-grad" and self.probe != "all"), "probe must be 'all' with score 'probe-grad' (every module is scored by the probe)"),
+            (not (self.score == "probe-grad" and self.probe == "none"), "probe must not be 'none' with score 'probe-grad' (every module is scored by the probe)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -242,6 +254,8 @@ class KRController:
         self._active = np.ones(n_modules, dtype=bool)
         self._prev_norms: np.ndarray | None = None
         self._last_score = np.full(n_modules, np.nan)
+        self._last_observed = np.full(n_modules, np.nan)  # raw change in the module's last active window
+        self._probe_ref = np.full(n_modules, np.nan)  # first probe after the module's kill
         self._killed_rounds = np.zeros(n_modules, dtype=int)
         self._rounds = 0
         self._frozen = False  # static-topB after its one cut; kill-only once it reached B
@@ -328,9 +342,16 @@ class KRController:
             raw = np.full(self.n_modules, np.nan) if probe is None else probe.copy()
             return self._finish(self._normalise(raw, None))
         trained = self._active  # the mask that was active during the window just ended
+        self._last_observed = np.where(trained, observed, self._last_observed)
+        self._probe_ref = np.where(trained, np.nan, self._probe_ref)
         raw = np.where(trained, observed, np.nan)
-        if probe is not None:
+        if probe is not None and cfg.probe_calibration == "global":
             raw = np.where(trained, raw, probe * self._probe_factor(observed, probe, trained))
+        elif probe is not None:
+            fresh = ~trained & np.isnan(self._probe_ref) & ~np.isnan(probe)
+            self._probe_ref = np.where(fresh, probe, self._probe_ref)
+            ratio = probe / np.maximum(self._probe_ref, 1e-300)
+            raw = np.where(trained, raw, self._last_observed * ratio)
         return self._finish(self._normalise(raw, reference))
 
     def _finish(self, raw: np.ndarray) -> np.ndarray:

@@ -116,6 +116,7 @@ class KRSettings(_Frozen):
     ema: float = Field(ge=0, lt=1)
     revival_pressure: NonNegFloat
     probe: Literal["all", "killed", "none"]
+    probe_calibration: Literal["per-module", "global"] = "global"  # absent in early profiles: they used global
     probe_scale: float = Field(gt=0)
     kill_keep_fraction: float = Field(ge=0, lt=1)
     seed: int = Field(ge=0)

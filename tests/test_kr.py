@@ -69,7 +69,8 @@ def test_all_arm_keeps_everything():
 def test_killed_module_whose_probe_rises_is_revived():
     """A frozen module whose probe estimate overtakes the active ones is brought back."""
     n = 6
-    ctrl = KRController(n, KRConfig(budget=2, arm="kr", warmup_rounds=0, hysteresis=0.1, revival_pressure=0.0))
+    ctrl = KRController(n, KRConfig(budget=2, arm="kr", warmup_rounds=0, hysteresis=0.1, revival_pressure=0.0,
+                                    probe="all", probe_calibration="global"))
     ctrl.set_baseline(np.zeros(n))
     first = ctrl.round(np.array([5.0, 4.0, 0.1, 0.1, 0.1, 0.1]))
     assert first.active_indices == [0, 1]
@@ -82,7 +83,8 @@ def test_killed_module_whose_probe_rises_is_revived():
 
 def test_probe_is_calibrated_against_observed_changes():
     """Probe estimates are rescaled by observed/probe on active modules before they compete."""
-    ctrl = KRController(4, KRConfig(budget=1, arm="kr", warmup_rounds=0, hysteresis=0.0, revival_pressure=0.0))
+    ctrl = KRController(4, KRConfig(budget=1, arm="kr", warmup_rounds=0, hysteresis=0.0, revival_pressure=0.0,
+                                    probe="all", probe_calibration="global"))
     ctrl.set_baseline(np.zeros(4))
     ctrl.round(np.array([1.0, 0.0, 0.0, 0.0]))
     # Active module 0 moved 1.0 while its probe said 10 → factor 0.1; module 3's probe 9 → 0.9 < 1.0.
@@ -94,8 +96,8 @@ def test_probe_is_calibrated_against_observed_changes():
 def test_hysteresis_keeps_incumbent_on_near_tie():
     """A challenger within the hysteresis margin does not replace the incumbent; beyond it, it does."""
     def second_round(challenger: float) -> tuple[int, ...]:
-        ctrl = KRController(2, KRConfig(budget=1, arm="kr", warmup_rounds=0, hysteresis=0.1,
-                                         revival_pressure=0.0, normalisation="none"))
+        ctrl = KRController(2, KRConfig(budget=1, arm="kr", warmup_rounds=0, hysteresis=0.1, revival_pressure=0.0,
+                                         normalisation="none", probe_calibration="global"))
         ctrl.set_baseline(np.zeros(2))
         ctrl.round(np.array([1.0, 0.0]))
         return ctrl.round(np.array([2.0, 0.0]), probe_change=np.array([np.nan, challenger])).revived
@@ -173,9 +175,9 @@ def test_sqrt_params_normalisation_favours_change_per_parameter():
 def test_round_work_counts_kr_costs():
     """Only kr probes, only once something is frozen; norms are needed for the active modules."""
     active = np.array([True, True, False, False])
-    work = kr_round_work(KRConfig(budget=2, arm="kr"), active)
+    work = kr_round_work(KRConfig(budget=2, arm="kr", probe="all"), active)
     assert (work.norm_modules, work.probe_modules, work.probe_batches) == (2, 4, 1)
-    killed_only = kr_round_work(KRConfig(budget=2, arm="kr", probe="killed"), active)
+    killed_only = kr_round_work(KRConfig(budget=2, arm="kr"), active)  # default probe: killed only
     assert killed_only.probe_modules == 2 and killed_only.probe_mask.tolist() == [False, False, True, True]
     assert kr_round_work(KRConfig(budget=2, arm="random"), active).probe_batches == 0
     assert kr_round_work(KRConfig(budget=2, arm="kr"), np.ones(4, dtype=bool)).probe_batches == 0
@@ -229,5 +231,32 @@ def test_probe_grad_scores_every_module_by_the_probe():
 
 def test_probe_grad_requires_probing_all_modules():
     """probe-grad with a probe that skips modules is refused, naming the probe field."""
-    with pytest.raises(ValueError, match="^probe must be 'all'"):
-        KRConfig(budget=1, score="probe-grad", probe="killed")
+    with pytest.raises(ValueError, match="^probe must not be 'none'"):
+        KRConfig(budget=1, score="probe-grad", probe="none")
+
+
+def test_per_module_calibration_revives_when_its_own_gradient_grows():
+    """Per-module calibration: a frozen module returns when its probe grows against its own first probe."""
+    config = KRConfig(budget=1, arm="kr", warmup_rounds=1, hysteresis=0.25, revival_pressure=0.0,
+                      normalisation="none", probe_calibration="per-module")
+    ctrl = KRController(2, config)
+    ctrl.set_baseline(np.zeros(2))
+    ctrl.round(np.array([1.0, 0.9]))                         # warm-up: module 1 changed 0.9
+    assert ctrl.round(np.array([2.0, 1.8])).active_indices == [0]  # cut: 1.0 beats 0.9, module 1 frozen
+    # Module 1's probe is on a very different scale from module 0's change: only its ratio matters.
+    steady = ctrl.round(np.array([3.0, 1.8]), probe_change=np.array([np.nan, 50.0]))
+    assert steady.active_indices == [0] and steady.scores[1] == pytest.approx(0.9)
+    # Its gradient grows 1.5x against its own reference: 0.9 * 1.5 = 1.35 > 1.0 * 1.25.
+    grown = ctrl.round(np.array([4.0, 1.8]), probe_change=np.array([np.nan, 75.0]))
+    assert grown.revived == (1,) and grown.killed == (0,)
+
+
+def test_per_module_calibration_ignores_probe_scale_differences_between_modules():
+    """Two frozen modules with equal past change but probes 100x apart are scored equally."""
+    config = KRConfig(budget=1, arm="kr", warmup_rounds=1, revival_pressure=0.0, normalisation="none")
+    ctrl = KRController(3, config)
+    ctrl.set_baseline(np.zeros(3))
+    ctrl.round(np.array([1.0, 0.5, 0.5]))
+    ctrl.round(np.array([2.0, 1.0, 1.0]))
+    decision = ctrl.round(np.array([3.0, 1.0, 1.0]), probe_change=np.array([np.nan, 100.0, 1.0]))
+    assert decision.scores[1] == pytest.approx(decision.scores[2]) == pytest.approx(0.5)
