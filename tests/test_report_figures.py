@@ -142,3 +142,21 @@ def test_savings_axis_is_cut_for_huge_losses():
     fig = savings.savings_figure(totals, baseline="dlora-all")
     assert fig.layout.yaxis.range[0] == savings.CLIP_PERCENT - 10
     assert "49900.0% more" in fig.data[0].hovertext[0]
+
+
+def test_budget_trend_one_line_per_strategy_and_setting():
+    """Lines are drawn per (strategy, other fields), sorted by B, in each panel."""
+    rows = [{"budget": b, "strategy": s, "fleet.groups.0.link": link, "bytes_per_device": b * 1e9,
+             "completion_p50_s": 3600.0 * b}
+            for b in (16, 4) for s in ("dlora-kr", "dlora-all") for link in ("lte", "5g")]
+    fig = sweep.budget_trend_figure(rows, ["fleet.groups.0.link"])
+    assert len(fig.data) == 8
+    first = fig.data[0]
+    assert list(first.x) == [4, 16] and list(first.y) == [4.0, 16.0]
+    assert "link=" in first.name
+
+
+def test_budget_trend_needs_two_budgets():
+    """A sweep that does not vary B says so instead of drawing flat dots."""
+    fig = sweep.budget_trend_figure([{"budget": 4, "strategy": "dlora-kr"}], [])
+    assert "does not vary the budget" in fig.layout.annotations[0].text

@@ -165,9 +165,11 @@ def build_sweep_dashboard(folder: str | Path, out: str | Path) -> Path:
     folder = Path(folder)
     rows = load_sweep_rows(folder)
     for row in rows:
-        devices, money = row.get("devices"), row.get("money_usd")
-        row["money_per_device_usd"] = (float(money) / float(devices)
-                                       if devices and money is not None else math.nan)
+        devices = row.get("devices")
+        for total, per_device in (("money_usd", "money_per_device_usd"),
+                                  ("bytes_total", "bytes_per_device")):
+            value = row.get(total)
+            row[per_device] = float(value) / float(devices) if devices and value is not None else math.nan
     dlora = [r for r in rows if str(r.get("strategy", "")).startswith("dlora-")]
     matched = sum(1 for r in dlora if r.get("accuracy") is not None
                   and not math.isnan(float(r["accuracy"])))
@@ -186,6 +188,12 @@ def build_sweep_dashboard(folder: str | Path, out: str | Path) -> Path:
                 "is its Pareto front: nothing else at that budget is both cheaper (or faster) and "
                 "more accurate. Cloud-only and edge-only runs are in the table below: they trade "
                 "privacy or device memory, not accuracy.", sweep.pareto_figure(dlora)),
+        Section("What the budget B buys",
+                "Traffic per device and median completion time against the budget B, one line per "
+                "DLoRA strategy (solid: Kill-and-Revive, dotted: random-B, dashed: all modules) "
+                "and setting of the sweep's other fields (colour). Includes KR's own probes and "
+                "uploads.", sweep.budget_trend_figure(
+                    dlora, [k for k in varied if k not in ("job.budget", "run.seed")])),
         Section("All sweep points", "Every row of sweep.parquet (one per point and strategy).",
                 sweep.sweep_table_figure(rows, columns)),
     ]

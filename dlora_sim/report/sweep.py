@@ -40,6 +40,9 @@ STRATEGY_SYMBOLS: dict[str, str] = {"dlora-kr": "circle", "dlora-random": "diamo
                                     "dlora-all": "square", "cloud-only": "x", "edge-only": "cross"}
 
 
+SHORT_NAMES: dict[str, str] = {"dlora-kr": "KR", "dlora-random": "random-B", "dlora-all": "all modules"}
+
+
 def _num(value: object) -> float:
     return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
@@ -116,3 +119,54 @@ def sweep_table_figure(rows: Sequence[Mapping[str, object]], columns: Sequence[s
     fig = go.Figure(go.Table(header={"values": list(columns), "align": "left"},
                              cells={"values": cells, "align": "left"}))
     return finish(fig, title, height_px=min(900, 40 + 28 * len(rows) + 120))
+
+
+def budget_trend_figure(
+    rows: Sequence[Mapping[str, object]],
+    group_keys: Sequence[str],
+    budget_key: str = "budget",
+    panels: Sequence[tuple[str, str, float]] = (
+        ("bytes_per_device", "traffic per device (GB up + down)", 1e-9),
+        ("completion_p50_s", "median completion time (hours)", 1 / 3600),
+    ),
+    title: str = "What the budget B buys: traffic and time against B",
+) -> go.Figure:
+    """Lines of a quantity against the budget B, one per strategy and setting of the other fields.
+
+    Args:
+        rows: sweep rows with ``strategy``, the budget column and the panel columns.
+        group_keys: the other varied fields (a line per combination of their values).
+        budget_key: column holding B.
+        panels: ``(column, axis title, scale)`` per panel.
+        title: figure title.
+    """
+    usable = [r for r in rows if not math.isnan(_num(r.get(budget_key)))]
+    budgets = {_num(r.get(budget_key)) for r in usable}
+    if len(budgets) < 2:
+        return empty_figure(title, "This sweep does not vary the budget B (job.budget).")
+    lines: dict[tuple[str, str], list[Mapping[str, object]]] = {}
+    for r in usable:
+        setting = ", ".join(f"{k.split('.')[-1]}={r.get(k)}" for k in group_keys)
+        lines.setdefault((str(r.get("strategy")), setting), []).append(r)
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[1] for p in panels],
+                        horizontal_spacing=0.08)
+    palette = qualitative.Plotly
+    settings = sorted({s for _, s in lines})
+    dash = {"dlora-kr": "solid", "dlora-random": "dot", "dlora-all": "dash"}
+    for col, (key, axis_title, scale) in enumerate(panels, start=1):
+        for (strategy, setting), sel in sorted(lines.items()):
+            sel = sorted(sel, key=lambda r: _num(r.get(budget_key)))
+            name = SHORT_NAMES.get(strategy, strategy) + (f" — {setting}" if setting else "")
+            xs = [_num(r.get(budget_key)) for r in sel]
+            ys = [_num(r.get(key)) * scale for r in sel]
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="lines+markers", name=name, legendgroup=name, showlegend=col == 1,
+                line={"color": palette[settings.index(setting) % len(palette)],
+                      "dash": dash.get(strategy, "dashdot")},
+                hovertext=[f"{name}<br>B = {x:g}: {axis_title.split(' (')[0]} {y:,.3g}" for x, y in zip(xs, ys)],
+                hoverinfo="text"), row=1, col=col)
+        fig.update_xaxes(title_text="KR budget B (active PEFT modules)", row=1, col=col)
+        fig.update_yaxes(title_text=axis_title, row=1, col=col)
+    finish(fig, title, height_px=max(520, 22 * len(lines) + 200))
+    fig.update_layout(legend={"orientation": "v", "x": 1.02, "y": 1.0, "yanchor": "top"})
+    return fig
