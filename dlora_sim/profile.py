@@ -323,7 +323,7 @@ def save_profile(profile: Profile, path: str | Path) -> None:
 def _first_problem(error: ValidationError) -> str:
     """One line: the dotted field path and pydantic's message for the first problem."""
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
     message = first["msg"].removeprefix("Value error, ")
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{where}: {_one_line(message)}{more}" if where else f"{_one_line(message)}{more}"

@@ -89,6 +89,12 @@ def test_bad_field_names_its_path(saved):
     assert "peft.rank" in _load_error(saved)
 
 
+def test_list_items_are_named_with_brackets(saved):
+    """A bad value inside a list is reported as traces.eval[1].accuracy."""
+    _edit(saved, lambda d: d["traces"]["eval"][1].update(accuracy=1.5))
+    assert "traces.eval[1].accuracy" in _load_error(saved)
+
+
 def test_unknown_key_is_refused(saved):
     """Extra keys are errors (extra='forbid'), so typos do not pass silently."""
     _edit(saved, lambda d: d["setup"].update(lerning_rate=0.1))
