@@ -22,6 +22,7 @@ The model (documented in docs/simulator.md):
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -82,6 +83,11 @@ class FlowNetwork:
         self.env = env
         self._links = {link_id: _SharedLink(float(cap)) for link_id, cap in capacities_bps.items()}
         self._ids = 0
+        self._seq = 0  # heap tie-break: equal finish times complete in scheduling order
+        self._heap: list[tuple[float, int, int, Flow]] = []
+        self._timer_at: float | None = None
+        self._timer_version = 0
+        self._active_flows = 0
         self.peak_flows: dict[str, int] = dict.fromkeys(capacities_bps, 0)
 
     def transfer(self, size_bytes: float, private_bps: float, links: Sequence[str] = ()) -> Flow:
@@ -101,6 +107,7 @@ class FlowNetwork:
             flow.active = False
             flow.done.succeed(0.0)
             return flow
+        self._active_flows += 1
         for link_id in flow.links:
             link = self._links[link_id]
             link.flows[flow.key] = flow
@@ -127,7 +134,8 @@ class FlowNetwork:
 
     def _remove(self, flow: Flow) -> None:
         flow.active = False
-        flow.version += 1  # invalidates its pending completion timer
+        flow.version += 1  # invalidates its pending heap entry
+        self._active_flows -= 1
         for link_id in flow.links:
             link = self._links[link_id]
             del link.flows[flow.key]
@@ -145,6 +153,7 @@ class FlowNetwork:
             link.level = level
         if new is not None:
             touched[new.key] = new
+        now = self.env.now
         for flow in touched.values():
             rate = flow.private_bps
             for link_id in flow.links:
@@ -154,23 +163,58 @@ class FlowNetwork:
             if flow is not new and rate == flow.rate:
                 continue
             if flow is not new:
-                self._advance(flow)
+                flow.remaining_bytes = max(0.0, flow.remaining_bytes - (now - flow.last_t) * flow.rate)
+                flow.last_t = now
             flow.rate = rate
-            self._schedule(flow)
+            self._schedule(flow, now)
+        self._arm()
 
-    def _schedule(self, flow: Flow) -> None:
+    def _schedule(self, flow: Flow, now: float) -> None:
+        """Record the flow's new finish time in the heap (stale entries are skipped lazily)."""
         flow.version += 1
-        version = flow.version
-        timer = self.env.timeout(flow.remaining_bytes / flow.rate)
-        timer.callbacks.append(lambda _event, f=flow, v=version: self._finish(f, v))
+        self._seq += 1
+        heapq.heappush(self._heap, (now + flow.remaining_bytes / flow.rate, self._seq, flow.version, flow))
 
-    def _finish(self, flow: Flow, version: int) -> None:
-        if version != flow.version or not flow.active:
+    def _arm(self) -> None:
+        """Keep one SimPy timer, at the earliest valid finish time (not one timer per flow:
+        on a saturated link every start or end reschedules every flow, and SimPy events are
+        far dearer than heap entries)."""
+        heap = self._heap
+        if len(heap) > 256 and len(heap) > 4 * self._active_flows:
+            # Mostly stale entries: rebuild so the heap stays proportional to the live flows.
+            heap[:] = [e for e in heap if e[3].active and e[2] == e[3].version]
+            heapq.heapify(heap)
+        while heap and (not heap[0][3].active or heap[0][2] != heap[0][3].version):
+            heapq.heappop(heap)
+        if not heap:
             return
-        flow.remaining_bytes = 0.0
-        flow.last_t = self.env.now
-        self._remove(flow)
-        flow.done.succeed(flow.size_bytes)
+        due = heap[0][0]
+        if self._timer_at is not None and self._timer_at <= due:
+            return
+        self._timer_at = due
+        self._timer_version += 1
+        timer = self.env.timeout(max(0.0, due - self.env.now))
+        timer.callbacks.append(lambda _event, v=self._timer_version: self._on_timer(v))
+
+    def _on_timer(self, version: int) -> None:
+        if version != self._timer_version:
+            return  # superseded by an earlier timer
+        self._timer_at = None
+        now = self.env.now
+        heap = self._heap
+        while heap:
+            finish_t, _, flow_version, flow = heap[0]
+            if not flow.active or flow_version != flow.version:
+                heapq.heappop(heap)
+                continue
+            if finish_t > now + 1e-9 * max(1.0, now):
+                break
+            heapq.heappop(heap)
+            flow.remaining_bytes = 0.0
+            flow.last_t = now
+            self._remove(flow)
+            flow.done.succeed(flow.size_bytes)
+        self._arm()
 
 
 def _water_level(link: Any) -> float:
