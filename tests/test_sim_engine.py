@@ -123,3 +123,25 @@ def test_resent_updates_after_outages_are_dropped_not_reapplied():
     assert outcome.queue_duplicates > 0
     assert all(count == 1 for count in outcome.queue_applied.values())
     assert sum(s.disconnections for s in outcome.stats) > 0
+
+
+@pytest.mark.parametrize("outage_s, dropped", [(30.0, False), (500.0, True)])
+def test_a_long_outage_drops_the_session_and_offloaded_modules_are_uploaded_again(outage_s, dropped):
+    """After the KR cut the cloud holds the killed modules' weights (offload policy). An outage
+    shorter than the session timeout (60 s) keeps the session; a longer one makes the cloud drop
+    it, and the device re-uploads the weights of its M - B killed modules when it returns."""
+    import dataclasses
+
+    from dlora_sim.sim.engine import run_strategy
+
+    scenario = small({"fleet.groups.0.count": 1})
+    devices = build_devices(scenario)
+    clean = run_strategy(scenario, "dlora-kr", devices)
+    t_off = 0.8 * clean.stats[0].completion_s  # well after the cut to B at step 10 of 30
+    faulty = [dataclasses.replace(devices[0], offline=((t_off, t_off + outage_s),))]
+    stats = run_strategy(scenario, "dlora-kr", faulty).stats[0]
+    per_module = kr_work(scenario.job.to_job_spec(), "dlora-kr").kill_upload_bytes
+    assert stats.session_drops == int(dropped)
+    expected = (scenario.job.module_count - scenario.job.budget) * per_module if dropped else 0.0
+    assert stats.reupload_bytes == pytest.approx(expected)
+    assert stats.completion_s is not None
