@@ -71,21 +71,16 @@ class TrainResult:
     round_steps: list[int] = field(default_factory=list)
     norms: list[list[float]] = field(default_factory=list)
     active: list[list[int]] = field(default_factory=list)
-    killed: list[list[int]] = field(default_factory=list)
-    revived: list[list[int]] = field(default_factory=list)
     probe_change: list[list[float | None]] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     step_time_s: list[float] = field(default_factory=list)
     eval: list[dict] = field(default_factory=list)
     test_accuracy: float = float("nan")
-    train_tokens: int = 0
     kr_norm_s: float = 0.0
     kr_norm_flops: int = 0
     kr_probe_s: float = 0.0
     kr_probe_flops: int = 0
     kr_probe_batches: int = 0
-    kr_probe_tokens: int = 0
-    active_module_steps: int = 0
 
 
 def _loss_fn(net: torch.nn.Module, enc: dict) -> torch.Tensor:
@@ -153,8 +148,6 @@ def train(config: TrainConfig, on_step: Callable[[int, float], None] | None = No
         optimizer.zero_grad(set_to_none=True)
         result.step_time_s.append(time.perf_counter() - t0)
         result.loss.append(loss.item())
-        result.train_tokens += int(enc["attention_mask"].sum())
-        result.active_module_steps += int(controller.active.sum())
         if step % window == 0 and step < config.steps:
             _kr_round(config, net, modules, controller, optimizer, tokenizer, train_data,
                       probes[step // window - 1], snapshot, result, step)
@@ -197,7 +190,6 @@ def _kr_round(config: TrainConfig, net: torch.nn.Module, modules: list[PeftModul
         result.kr_probe_s += time.perf_counter() - t0
         result.kr_probe_flops += int(counter.get_total_flops())
         result.kr_probe_batches += 1
-        result.kr_probe_tokens += int(enc["attention_mask"].sum())
         # Would-be change over one window at this lr (the controller calibrates the scale
         # against the changes it saw on active modules).
         probe = config.kr.window_steps * config.lr * grads
@@ -206,7 +198,5 @@ def _kr_round(config: TrainConfig, net: torch.nn.Module, modules: list[PeftModul
     result.round_steps.append(step)
     result.norms.append([float(x) for x in norms])
     result.active.append(decision.active_indices)
-    result.killed.append(list(decision.killed))
-    result.revived.append(list(decision.revived))
     result.probe_change.append([None if probe is None or np.isnan(x) else float(x)
                                 for x in (probe if probe is not None else [np.nan] * len(modules))])
