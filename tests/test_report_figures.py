@@ -160,3 +160,26 @@ def test_budget_trend_needs_two_budgets():
     """A sweep that does not vary B says so instead of drawing flat dots."""
     fig = sweep.budget_trend_figure([{"budget": 4, "strategy": "dlora-kr"}], [])
     assert "does not vary the budget" in fig.layout.annotations[0].text
+
+
+def test_occupancy_counts_time_inside_segments():
+    """Cumulative busy time at t sums whole segments before t and the part of the current one."""
+    from dlora_sim.report.timeline import occupancy
+
+    starts, ends = np.array([0.0, 10.0]), np.array([4.0, 12.0])
+    assert list(occupancy(starts, ends, np.array([-1.0, 2.0, 5.0, 11.0, 20.0]))) == [0.0, 2.0, 4.0, 5.0, 6.0]
+
+
+def test_thin_timeline_bins_busy_devices_and_keeps_quiet_ones():
+    """A device with thousands of segments becomes at most N bars naming their mix; a quiet one is unchanged."""
+    from dlora_sim.report.timeline import thin_timeline
+
+    busy = [{"strategy": "s", "device": 0, "state": "upload" if i % 3 else "compute",
+             "start_s": float(i), "end_s": i + 0.9} for i in range(3000)]
+    quiet = [{"strategy": "s", "device": 1, "state": "offline", "start_s": 0.0, "end_s": 50.0}]
+    out = thin_timeline(busy + quiet, max_bars_per_device=100)
+    mine = [r for r in out if r["device"] == 0]
+    assert 1 <= len(mine) <= 100
+    assert all(r["state"] == "upload" and "upload 67%" in r["detail"] for r in mine)
+    assert mine[0]["start_s"] == 0.0 and math.isclose(mine[-1]["end_s"], 2999.9)
+    assert [r for r in out if r["device"] == 1] == quiet

@@ -21,6 +21,7 @@ from dlora_sim.report.data import (
     topology_records,
 )
 from dlora_sim.report.page import Section, write_page
+from dlora_sim.report.timeline import thin_timeline
 from dlora_sim.report.style import empty_figure, strategy_label
 
 RUN_METRICS = (
@@ -136,8 +137,9 @@ def build_run_dashboard(run: RunData, out: str | Path, profile: str | Path | Non
         Section("Device timeline (sample)",
                 f"What {min(n_sampled, timeline_devices)} sampled devices did over time: compute, "
                 "uploads and downloads, waiting on the cloud, KR rounds, disconnections and work "
-                "lost to them. Switch strategy with the menu at the top right.",
-                fleet.device_timeline(timeline_segments(run, timeline_devices))),
+                "lost to them. Switch strategy with the menu at the top right. Long runs are "
+                "drawn in time bins showing each bin's main activity (hover for its mix).",
+                fleet.device_timeline(thin_timeline(timeline_segments(run, timeline_devices)))),
         Section("Network topology",
                 "Device groups reach the cloud through shared access and regional links; hover a "
                 "diamond for a link's bandwidth and latency. Shared links are split fairly among "

@@ -83,8 +83,9 @@ def device_timeline(
     """Gantt-style timeline: one row per sampled device, one bar per activity segment.
 
     Args:
-        segments: rows with ``strategy``, ``device`` (id or name), ``state`` (compute, transfer,
-            wait, offline, lost, ...), ``start_s`` and ``end_s``.
+        segments: rows with ``strategy``, ``device`` (id or name), ``state`` (compute, upload,
+            cloud, offline, lost, ...), ``start_s``, ``end_s`` and optionally ``detail`` (hover
+            text of a binned bar, see :mod:`dlora_sim.report.timeline`).
         title: figure title.
 
     Returns:
@@ -105,7 +106,7 @@ def device_timeline(
             start_h = [float(s["start_s"]) / 3600 for s in sel]
             dur_h = [(float(s["end_s"]) - float(s["start_s"])) / 3600 for s in sel]
             help_text = STATE_HELP.get(state, state)
-            hover = [f"device {s['device']} — {state}: {help_text}<br>"
+            hover = [f"device {s['device']} — {s.get('detail') or state}<br>{help_text}<br>"
                      f"from {human_seconds(float(s['start_s']))} to {human_seconds(float(s['end_s']))}"
                      f" ({human_seconds(float(s['end_s']) - float(s['start_s']))})" for s in sel]
             fig.add_trace(go.Bar(
