@@ -27,7 +27,7 @@ browser:
 	  echo "chromium could not be installed: the browser test will be skipped"
 
 demo: $(STAMP)
-	$(BIN)/dlora-sim cost --model llama-7b --peft lora --rank 8 --targets q,k,v,o --budget 16 --device phone-mid --link lte
+	$(BIN)/dlora-sim run scenarios/paper-default.toml -o results/paper-default
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q

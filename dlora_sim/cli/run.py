@@ -21,16 +21,15 @@ from dlora_sim.scenario import load_scenario, parse_override
 
 RESULT_MARKER = "summary.json"  # a folder holding it is one we may replace
 
-# summary.json per-strategy keys shown in the closing table: (key, header, format)
+# summary.json per-strategy keys shown in the closing table: (dotted key, header, format)
 _COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("completion_time_p50_s", "p50 finish (h)", "hours"),
-    ("completion_time_p95_s", "p95 finish (h)", "hours"),
-    ("devices_finished", "finished", "int"),
-    ("bytes_up", "up (GB)", "gb"),
-    ("bytes_down", "down (GB)", "gb"),
-    ("cloud_gpu_s", "GPU-h", "hours"),
-    ("cost_usd", "cost ($)", "money"),
-    ("comm_bytes_saving", "traffic saved", "pct"),
+    ("completion_p50_s", "p50 h", "hours"),
+    ("completion_p95_s", "p95 h", "hours"),
+    ("finished_devices", "done", "int"),
+    ("bytes_total", "GB moved", "gb"),
+    ("money_usd", "GPU $", "money"),
+    ("savings_vs_baseline.steady_step_bytes", "step saved", "pct"),
+    ("savings_vs_baseline.bytes_total", "job saved", "pct"),
 )
 
 
@@ -87,16 +86,25 @@ def _print_summary(target: Path, console: Console) -> None:
         console.print(f"results written to [bold]{target}[/]")
         return
     strategies: dict[str, dict[str, Any]] = summary.get("strategies", {})
-    columns = [c for c in _COLUMNS if any(c[0] in row for row in strategies.values())]
-    table = Table(title=f"{summary.get('scenario', target.name)}: per-strategy summary")
-    table.add_column("strategy")
+    columns = [c for c in _COLUMNS if any(_dig(row, c[0]) is not None for row in strategies.values())]
+    baseline = summary.get("baseline", "dlora-all")
+    table = Table(title=f"{summary.get('scenario', target.name)}: per strategy (savings against {baseline})")
+    table.add_column("strategy", no_wrap=True)
     for _, header, _ in columns:
         table.add_column(header, justify="right")
     for name, row in strategies.items():
-        table.add_row(name, *(_format(row.get(key), kind) for key, _, kind in columns))
+        table.add_row(name, *(_format(_dig(row, key), kind) for key, _, kind in columns))
     Console().print(table)
     console.print(f"results written to [bold]{target}[/] "
                   f"(dashboard: dlora-sim dashboard {target} -o dashboards/{target.name}.html)")
+
+
+def _dig(row: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(row, dict):
+            return None
+        row = row.get(part)  # type: ignore[assignment]
+    return row
 
 
 def _format(value: Any, kind: str) -> str:
@@ -106,7 +114,7 @@ def _format(value: Any, kind: str) -> str:
     if kind == "hours":
         return f"{value / 3600:,.2f}"
     if kind == "gb":
-        return f"{value / 1e9:,.2f}"
+        return f"{value / 1e9:,.2f}" if value < 100e9 else f"{value / 1e9:,.0f}"
     if kind == "money":
         return f"{value:,.2f}"
     if kind == "pct":
