@@ -148,6 +148,14 @@ def test_relative_paths_resolve_against_the_scenario_folder(tmp_path, monkeypatc
     assert scenario.job.profile.is_file()
 
 
+def test_overridden_relative_paths_also_resolve_against_the_scenario_folder(tmp_path, monkeypatch):
+    """A --set/sweep override of a path is read relative to the scenario file too."""
+    monkeypatch.chdir(tmp_path)
+    other = sorted(p for p in (SCENARIOS.parent / "profiles").glob("*.json"))[0]
+    scenario = load_scenario(DEFAULT, {"job.profile": f"../profiles/{other.name}"})
+    assert scenario.job.profile == other.resolve()
+
+
 def test_trace_availability_cycles_trace_devices(tmp_path):
     """Group device i replays trace device i mod n; sorted numerically (2 before 10)."""
     trace = tmp_path / "t.csv"
