@@ -232,7 +232,7 @@ class SweepOutcome:
     failures: list[tuple[str, str]]
 
 
-def _open_client(scheduler: str | None, n_workers: int) -> Any:
+def _open_client(scheduler: str | None, n_workers: int, connect_timeout_s: float = 10.0) -> Any:
     """A Dask client: on an existing scheduler, or on a small LocalCluster of processes."""
     try:
         import logging
@@ -242,7 +242,7 @@ def _open_client(scheduler: str | None, n_workers: int) -> Any:
         raise InputError("dlora-sim sweep needs Dask: pip install 'dlora-sim[scale]'") from None
     if scheduler:
         try:
-            return Client(scheduler, timeout="10s")
+            return Client(scheduler, timeout=f"{connect_timeout_s}s")
         except (OSError, TimeoutError, ValueError) as error:
             raise InputError(f"--scheduler {scheduler}: cannot connect: {error}") from None
     if n_workers < 1:
@@ -265,6 +265,7 @@ def run_sweep(
     scheduler: str | None = None,
     n_workers: int = 2,
     progress: bool = True,
+    connect_timeout_s: float = 10.0,
 ) -> SweepOutcome:
     """Run every point of ``spec`` that is not done yet, then rebuild the sweep table.
 
@@ -275,6 +276,7 @@ def run_sweep(
             LocalCluster of ``n_workers`` single-threaded worker processes.
         n_workers: LocalCluster size when no scheduler is given.
         progress: show a rich progress bar on stderr.
+        connect_timeout_s: how long to try reaching ``scheduler`` before giving up.
 
     Returns:
         A :class:`SweepOutcome`; failed points are listed, not raised, so finished ones count.
@@ -289,6 +291,9 @@ def run_sweep(
 
     out = Path(out_dir)
     validate_points(spec)
+    pending = [p for p in spec.points if not is_done(out / "points" / p.point_id)]
+    # connect before writing anything: an unreachable scheduler leaves no folder behind
+    client = _open_client(scheduler, n_workers, connect_timeout_s) if pending else None
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "sweep.json", {
         "name": spec.name, "source": str(spec.source), "base": str(spec.base),
@@ -297,13 +302,11 @@ def run_sweep(
         "points": [{"point_id": p.point_id, "label": p.label, "overrides": p.all_overrides}
                    for p in spec.points],
     })
-    pending = [p for p in spec.points if not is_done(out / "points" / p.point_id)]
     failures: list[tuple[str, str]] = []
     console = Console(stderr=True)
-    if pending:
+    if client is not None:
         from distributed import as_completed
 
-        client = _open_client(scheduler, n_workers)
         try:
             with Progress(TextColumn("[bold]sweep {task.description}"), BarColumn(),
                           MofNCompleteColumn(), TimeElapsedColumn(), console=console,

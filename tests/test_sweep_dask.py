@@ -85,9 +85,11 @@ def test_sweep_on_external_scheduler_matches_local(tmp_path, dask_cluster):
 
 
 def test_unreachable_scheduler_is_one_line(tmp_path):
-    """A scheduler address nobody listens on gives an InputError naming --scheduler."""
+    """A scheduler address nobody listens on gives an InputError naming --scheduler, and writes nothing."""
     from dlora_sim.errors import InputError
 
     spec = load_spec(tiny_sweep(tmp_path / "in", budgets=(2,), counts=(2,)))
     with pytest.raises(InputError, match="--scheduler tcp://127.0.0.1:.*cannot connect"):
-        run_sweep(spec, tmp_path / "out", scheduler=f"tcp://127.0.0.1:{free_port()}", progress=False)
+        run_sweep(spec, tmp_path / "out", scheduler=f"tcp://127.0.0.1:{free_port()}", progress=False,
+                  connect_timeout_s=2)
+    assert not (tmp_path / "out").exists()
