@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from dlora_sim.errors import InputError
 from dlora_sim.scenario import _catalog, _files
 from dlora_sim.scenario._base import PositiveInt, _resolve, _Section
 from dlora_sim.scenario._files import FieldError
@@ -88,6 +89,11 @@ class JobConfig(_Section):
             )
         if self.target_accuracy is not None:
             _files.steps_to_accuracy(self.profile, self.target_accuracy)  # raises if never
+        try:  # whatever else the cost model refuses is refused here, at the boundary
+            self.to_job_spec()
+        except InputError as error:
+            first_word = str(error).split(" ", 1)[0].rstrip(":")
+            raise FieldError(first_word if first_word in type(self).model_fields else "", str(error)) from None
         return self
 
     @property

@@ -141,7 +141,7 @@ def describe_validation_error(error: ValidationError, data: Any) -> str:
     loc = _user_location(first["loc"], data)
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, FieldError):
-        loc = [*loc, *cause.field.split(".")]
+        loc = [*loc, *(cause.field.split(".") if cause.field else [])]
         message = cause.problem
     elif first["type"] == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
