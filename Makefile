@@ -28,6 +28,7 @@ browser:
 
 demo: $(STAMP)
 	$(BIN)/dlora-sim run scenarios/paper-default.toml -o results/paper-default
+	$(BIN)/dlora-sim dashboard results/paper-default -o dashboards/paper-default.html
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
