@@ -69,7 +69,9 @@ def _kr_sections(profile_path: Path | None) -> tuple[list[Section], list[tuple[s
     if reason is not None:
         return ([Section(heading_heat, reason, empty_figure(heading_heat, reason)),
                  Section(heading_active, reason, empty_figure(heading_active, reason))], [])
-    names = [m.name for m in prof.modules]
+    short = [f"layer {m.layer} · {m.kind}" for m in prof.modules]
+    # short labels fit the heatmap's rows; fall back to full names if they would collide
+    names = short if len(set(short)) == len(short) else [m.name for m in prof.modules]
     tr = prof.traces
     heat = kr.norm_heatmap(names, tr.round_steps, tr.norms, tr.active, score=prof.setup.kr.score)
     active = kr.active_over_time(names, tr.round_steps, tr.active)

@@ -101,12 +101,16 @@ def norm_heatmap(
         ))
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="PEFT module", autorange="reversed", type="category")
-    return finish(fig, title, height_px=max(420, 16 * len(names) + 180))
+    fig.update_yaxes(tickmode="linear", dtick=1) if len(names) <= 64 else None
+    return finish(fig, title, height_px=max(420, (18 if len(names) <= 64 else 6) * len(names) + 200))
 
 
 def module_layer(name: str) -> str:
-    """Best-effort layer label of a module name such as ``layer.3.attention.q`` → ``layer 3``."""
-    digits = [part for part in name.replace("_", ".").split(".") if part.isdigit()]
+    """Best-effort layer label of a module name such as ``layer.3.attention.q`` → ``layer 3``.
+
+    Also reads the dashboard's short labels (``layer 3 · q``).
+    """
+    digits = [part for part in name.replace("_", ".").replace(" ", ".").split(".") if part.isdigit()]
     return f"layer {digits[0]}" if digits else "other"
 
 
