@@ -35,15 +35,15 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 
 @app.command()
 def run(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file, e.g. scenarios/paper-default.toml.")],
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario TOML file, e.g. scenarios/paper-default.toml.")],
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Results folder to write (replaced if it holds earlier results). "
+        typer.Option("--out", "-o", metavar="OUT", help="Results folder to write (replaced if it holds earlier results). "
                      "Default: results/<scenario name>."),
     ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a scenario field before validation, FIELD=VALUE with a dotted "
+        typer.Option("--set", metavar="FIELD=VALUE", help="Override a scenario field before validation, FIELD=VALUE with a dotted "
                      "path and a TOML value, e.g. --set job.budget=8 --set fleet.groups.0.count=50. Repeatable."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar while simulating.")] = True,
