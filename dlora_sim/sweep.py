@@ -315,7 +315,7 @@ def run_sweep(
                                     completed=len(spec.points) - len(pending))
                 futures = {
                     client.submit(run_point, str(spec.base), p.overrides, p.seed,
-                                  str(out / "points" / p.point_id),
+                                  str((out / "points" / p.point_id).resolve()),  # worker cwd may differ
                                   key=f"dlora-point-{p.point_id}-{time.time_ns()}", pure=False): p
                     for p in pending
                 }

@@ -49,10 +49,12 @@ def dask_cluster(tmp_path):
     scheduler = subprocess.Popen(
         [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(logs / "scheduler.log", "w"))
+    worker_cwd = tmp_path / "worker-cwd"  # not the client's folder: relative paths must not leak
+    worker_cwd.mkdir()
     worker = subprocess.Popen(
         [str(DASK), "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
          "--local-directory", str(tmp_path / "worker-space")],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(logs / "worker.log", "w"))
+        cwd=worker_cwd, stdout=subprocess.DEVNULL, stderr=open(logs / "worker.log", "w"))
     try:
         from distributed import Client
 
@@ -72,10 +74,15 @@ def dask_cluster(tmp_path):
         stop(scheduler)
 
 
-def test_sweep_on_external_scheduler_matches_local(tmp_path, dask_cluster):
-    """Every number of the sweep table is the same on the external cluster as on a LocalCluster."""
+def test_sweep_on_external_scheduler_matches_local(tmp_path, dask_cluster, monkeypatch):
+    """Every number of the sweep table is the same on the external cluster as on a LocalCluster.
+
+    The output folder is given relative to the client's working directory, which the worker
+    does not share: the points must still land in the client's folder.
+    """
     spec = load_spec(tiny_sweep(tmp_path / "in", budgets=(2, 3), counts=(2,)))
-    remote = run_sweep(spec, tmp_path / "remote", scheduler=dask_cluster, progress=False)
+    monkeypatch.chdir(tmp_path)
+    remote = run_sweep(spec, Path("remote"), scheduler=dask_cluster, progress=False)
     local = run_sweep(spec, tmp_path / "local", n_workers=1, progress=False)
     assert remote.failures == [] and local.failures == []
     assert remote.n_run == local.n_run == 2
