@@ -35,7 +35,7 @@ DEFAULT_COMPONENTS: tuple[Component, ...] = (
     Component("bytes_total", "Link traffic", "GB up + down", 1e-9, "bytes",
               "bytes the devices send and receive"),
     Component("link_s", "Link time", "device-hours on the link", 1 / 3600, "s",
-              "time devices spend transferring, round-trip latency included"),
+              "time devices spend transferring, latency included; estimated from the sampled devices"),
     Component("cloud_gpu_s", "Cloud GPU", "GPU-hours", 1 / 3600, "s",
               "GPU time the cloud spends on the frozen base model"),
     Component("money_usd", "Money", "US dollars", 1.0, "usd",
