@@ -131,3 +131,19 @@ def test_run_dashboard_renders_in_chromium(tmp_path):
     assert all(n > 0 for _, n in rendered.figures), rendered.figures
     assert console_errors(rendered) == []
     assert rendered.screenshot.stat().st_size > 10_000
+
+
+def test_sweep_dashboard_renders_in_chromium(tmp_path):
+    """The sweep page of a real (tiny) sweep: Pareto, budget trend and table all draw, console clean."""
+    find_browser()
+    pytest.importorskip("distributed")
+    from dlora_sim.report.dashboard import build_dashboard
+    from dlora_sim.sweep import load_spec, run_sweep
+    from test_sweep_run import tiny_sweep
+
+    spec = load_spec(tiny_sweep(tmp_path / "in", budgets=(2, 3), counts=(2,)))
+    run_sweep(spec, tmp_path / "sweep", n_workers=1, progress=False)
+    rendered = render(build_dashboard(tmp_path / "sweep", tmp_path / "sweep.html"), tmp_path / "sweep.png")
+    assert len(rendered.figures) == 3
+    assert all(n > 0 for _, n in rendered.figures), rendered.figures
+    assert console_errors(rendered) == []
