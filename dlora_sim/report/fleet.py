@@ -6,7 +6,6 @@ The completion CDF answers "by when are 50% / 95% of users fine-tuned"; the time
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -127,7 +126,3 @@ def device_timeline(
     height = max(380, min(1400, 22 * n_devices + 220))
     return finish(fig, title, height_px=height)
 
-
-def finite_or_nan(value: object) -> float:
-    """Float of a value, NaN for None — Parquet nulls become NaN for plotting."""
-    return math.nan if value is None else float(value)  # type: ignore[arg-type]
