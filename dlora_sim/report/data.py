@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from xml.etree import ElementTree
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,7 +166,7 @@ def topology_records(scenario: Mapping[str, Any]) -> tuple[list[dict[str, Any]],
     if graphml:
         try:
             graph = nx.read_graphml(graphml)
-        except (OSError, nx.NetworkXError, Exception) as error:  # noqa: BLE001 - any parse failure
+        except (OSError, nx.NetworkXError, ElementTree.ParseError, ValueError, KeyError) as error:
             raise InputError(f"{graphml}: network.graphml: cannot read ({error})") from None
         for node, data in graph.nodes(data=True):
             nodes[str(node)] = {"id": str(node), "kind": str(data.get("kind", "node")),
