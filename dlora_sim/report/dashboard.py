@@ -116,7 +116,10 @@ def build_run_dashboard(run: RunData, out: str | Path, profile: str | Path | Non
     totals = strategy_totals(run)
     for strategy, seconds in link_seconds(run).items():
         totals.setdefault(strategy, {})["link_s"] = seconds
-    nodes, edges = topology_records(run.scenario)
+    try:
+        topo_fig = topology.topology_figure(*topology_records(run.scenario))
+    except InputError as error:  # e.g. the run's GraphML file was not copied with the results
+        topo_fig = empty_figure("Network topology", f"Topology not readable: {error}")
     n_sampled = len({r["device"] for r in run.timeline})
     sections = [
         *kr_sections,
@@ -145,7 +148,7 @@ def build_run_dashboard(run: RunData, out: str | Path, profile: str | Path | Non
         Section("Network topology",
                 "Device groups reach the cloud through shared access and regional links; hover a "
                 "diamond for a link's bandwidth and latency. Shared links are split fairly among "
-                "the flows crossing them.", topology.topology_figure(nodes, edges)),
+                "the flows crossing them.", topo_fig),
     ]
     name = run.scenario.get("name", run.folder.name)
     return write_page(out, f"dlora-sim — {name}", f"Results folder: {run.folder}",
