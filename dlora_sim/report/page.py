@@ -7,7 +7,6 @@ file can be mailed, opened from a USB stick or archived next to the results: no 
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +76,4 @@ def write_page(path: str | Path, title: str, subtitle: str, sections: Sequence[S
     """Render and write the page atomically; returns the path written."""
     path = Path(path)
     atomic_write_text(path, render_page(title, subtitle, sections, facts))
-    # temporary files are created private (0600); a dashboard is meant to be shared and opened
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
     return path
