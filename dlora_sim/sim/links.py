@@ -18,6 +18,8 @@ The model (documented in docs/simulator.md):
   network-wide max-min fairness that is exact for one bottleneck per flow.
 - Rates are recomputed when a flow starts, finishes or is cancelled, and only on the links it
   crosses; flows on unsaturated links are never touched, which keeps the common case cheap.
+- Finish times live in one heap with one SimPy timer for the earliest; a rescheduled flow only
+  pushes a new heap entry (the old one is skipped when it surfaces).
 """
 
 from __future__ import annotations
