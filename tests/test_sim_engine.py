@@ -76,10 +76,10 @@ def test_paper_default_kr_traffic_is_87_5_percent_below_all_modules():
     """paper-default (LLaMA-7B, LoRA q,k,v,o, B=16 of 128): DLoRA+KR steady-state traffic is 87.5%
     (±1%) below DLoRA all-modules."""
     from dlora_sim.scenario import load_scenario
-    from _sim_scenarios import REPO
+    from _sim_scenarios import PROFILE, REPO
 
     scenario = load_scenario(REPO / "scenarios" / "paper-default.toml",
-                             {"fleet.groups.0.count": 1, "fleet.groups.1.count": 1, "job.steps": 60,
+                             {"job.profile": str(PROFILE), "fleet.groups.0.count": 1, "fleet.groups.1.count": 1, "job.steps": 60,
                               "job.kr_interval_steps": 20, "run.strategies": ["dlora-all", "dlora-kr"]})
     saving = simulate(scenario).strategy("dlora-kr")["savings_vs_baseline"]["steady_step_bytes"]
     assert saving == pytest.approx(0.875, abs=0.01)
