@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["offline_intervals", "online_fraction"]
+__all__ = ["offline_intervals", "online_fraction", "complement"]
 
 
 def offline_intervals(

@@ -31,7 +31,7 @@ import numpy as np
 
 from dlora_sim.kr import KRConfig, KRController
 
-__all__ = ["KRRound", "profile_schedule", "random_schedule", "static_schedule"]
+__all__ = ["KRRound", "profile_schedule", "random_schedule", "warmup_rounds_of"]
 
 
 @dataclass(frozen=True)
@@ -118,11 +118,6 @@ def random_schedule(
         decision = controller.round(norms)
         out.append(KRRound(after_step, int(decision.active.sum()), len(decision.killed), len(decision.revived)))
     return out
-
-
-def static_schedule(total_steps: int, interval_steps: int) -> list[KRRound]:
-    """No KR rounds (strategies without KR)."""
-    return []
 
 
 def warmup_rounds_of(schedule: list[KRRound], n_modules: int) -> int:

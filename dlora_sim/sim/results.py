@@ -221,12 +221,6 @@ def _parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
     return sink.getvalue()
 
 
-def _schema(rows: list[dict[str, Any]], fallback: list[tuple[str, pa.DataType]]) -> pa.Schema:
-    if not rows:
-        return pa.schema(fallback)
-    return pa.Table.from_pylist(rows).schema
-
-
 _TIMELINE_SCHEMA = [("strategy", pa.string()), ("device", pa.int64()), ("kind", pa.string()),
                     ("t_start", pa.float64()), ("t_end", pa.float64())]
 
