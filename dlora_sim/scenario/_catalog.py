@@ -7,6 +7,7 @@ catalog of its own).
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from dlora_sim import cost
 from dlora_sim.errors import InputError
 
 if TYPE_CHECKING:
-    from dlora_sim.scenario.models import JobConfig
+    from dlora_sim.scenario.job import JobConfig
 
 _KINDS = ("model", "device", "link", "gpu")
 
@@ -67,8 +68,6 @@ def gpu(name: str, usd_per_hour: float | None) -> Any:
     entry = cost.get_gpu(name)
     if usd_per_hour is None:
         return entry
-    import dataclasses
-
     return dataclasses.replace(entry, usd_per_hour=usd_per_hour)
 
 
