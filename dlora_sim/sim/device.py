@@ -150,11 +150,16 @@ class Device:
 
     def _life(self) -> Generator[simpy.Event, Any, None]:
         total = self.run.total_steps
-        while self.next_step < total:
+        final_done = self.run.final_down_bytes == 0
+        while self.next_step < total or not final_done:
             try:
                 if not self.connected:
                     yield from self._open_session()
-                yield from self._step(self.next_step)
+                if self.next_step < total:
+                    yield from self._step(self.next_step)
+                else:  # cloud-only: fetch the trained PEFT weights once training is over
+                    yield from self._exchange(Exchange(0.0, 0.0, 0.0, 0.0, self.run.final_down_bytes, 1))
+                    final_done = True
             except simpy.Interrupt:
                 self._abort()
                 if not (yield from self._outage_wait()):

@@ -52,6 +52,7 @@ class StrategyRun:
     checkpoint_interval: int
     session_timeout_s: float
     setup_down_bytes: float = 0.0
+    final_down_bytes: float = 0.0
     timeline: list[tuple[int, str, float, float]] = field(default_factory=list)
 
 
@@ -175,7 +176,9 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
         horizon_s=run_cfg.horizon_s,
         checkpoint_interval=sched.checkpoint_interval_steps,
         session_timeout_s=sched.session_timeout_s,
-        setup_down_bytes=setup_bytes_down(spec, strategy),
+        # cloud-only's one-off download is the trained weights, fetched at the end, not the start
+        setup_down_bytes=setup_bytes_down(spec, strategy) if strategy != "cloud-only" else 0.0,
+        final_down_bytes=setup_bytes_down(spec, strategy) if strategy == "cloud-only" else 0.0,
     )
     schedules = kr_schedules(scenario, strategy, devices)
     n_modules = job.module_count
