@@ -100,23 +100,16 @@ def default_targets(method: Any) -> tuple[str, ...]:
         return ()  # the method field itself reports the problem
 
 
+# JobConfig fields that JobSpec takes under the same name and meaning
+_SHARED_JOB_FIELDS = (
+    "batch", "seq_len", "budget", "dtype_bytes", "killed_policy", "head_placement", "exchange",
+    "kr_interval_steps", "kr_warmup_rounds", "probe_batch", "loss_tokens_per_sample", "head_out_dim",
+)
+
+
 def job_spec(job: JobConfig, **overrides: Any) -> Any:
     """The cost model's ``JobSpec`` for this job (steps resolved from the profile if needed)."""
+    shared = {name: getattr(job, name) for name in _SHARED_JOB_FIELDS}
     return cost.JobSpec(
-        model=cost.get_model(job.model),
-        peft=peft_spec(job),
-        batch=job.batch,
-        seq_len=job.seq_len,
-        steps=job.total_steps,
-        budget=job.budget,
-        dtype_bytes=job.dtype_bytes,
-        killed_policy=job.killed_policy,
-        head_placement=job.head_placement,
-        exchange=job.exchange,
-        kr_interval_steps=job.kr_interval_steps,
-        kr_warmup_rounds=job.kr_warmup_rounds,
-        probe_batch=job.probe_batch,
-        loss_tokens_per_sample=job.loss_tokens_per_sample,
-        head_out_dim=job.head_out_dim,
-        **overrides,
+        model=cost.get_model(job.model), peft=peft_spec(job), steps=job.total_steps, **shared, **overrides
     )
