@@ -135,6 +135,9 @@ def _summarise(outcome: StrategyOutcome, rows: list[dict[str, Any]]) -> dict[str
 
     steady_steps = total("steady_steps")
     usd_per_s = outcome.usd_per_gpu_hour / 3600.0
+    finite = [c for c in completion if math.isfinite(c)]
+    # The pool is rented until the last device finishes (or the horizon, if some never do).
+    rented_s = max(finite, default=0.0) if len(finite) == len(completion) else outcome.end_s
     return {
         "devices": len(rows),
         "feasible_devices": len(live),
@@ -142,7 +145,7 @@ def _summarise(outcome: StrategyOutcome, rows: list[dict[str, Any]]) -> dict[str
         "completion_p50_s": _percentile(completion, 50),
         "completion_p95_s": _percentile(completion, 95),
         "completion_p99_s": _percentile(completion, 99),
-        "makespan_s": max((c for c in completion if math.isfinite(c)), default=None),
+        "makespan_s": max(finite, default=None),
         "steps_applied": sum(1 for n in outcome.queue_applied.values() if n == 1),
         "steps_done": int(total("steps_done")),
         "duplicate_updates_dropped": outcome.queue_duplicates,
@@ -156,7 +159,7 @@ def _summarise(outcome: StrategyOutcome, rows: list[dict[str, Any]]) -> dict[str
         "cloud_flops": total("cloud_flops"),
         "cloud_gpu_s": outcome.pool_busy_s,
         "money_usd": outcome.pool_busy_s * usd_per_s,
-        "provisioned_usd": outcome.n_gpus * outcome.end_s * usd_per_s,
+        "provisioned_usd": outcome.n_gpus * rented_s * usd_per_s,
         "gpu_batches": outcome.pool_batches,
         "mean_batch_users": outcome.pool_batched_requests / outcome.pool_batches if outcome.pool_batches else 0.0,
         "kr_rounds": int(total("kr_rounds")),
