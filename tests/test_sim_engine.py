@@ -145,3 +145,13 @@ def test_a_long_outage_drops_the_session_and_offloaded_modules_are_uploaded_agai
     expected = (scenario.job.module_count - scenario.job.budget) * per_module if dropped else 0.0
     assert stats.reupload_bytes == pytest.approx(expected)
     assert stats.completion_s is not None
+
+
+def test_devices_sharing_a_narrow_access_link_slow_each_other_down():
+    """Four phones behind an access link narrower than their radios together finish later than
+    one phone alone on it: the shared link's capacity is split among their flows."""
+    narrow = {"network.access_capacity_bps": 12e6, "fleet.groups.0.compute_spread": 0.0}
+    alone = simulate(small({**narrow, "fleet.groups.0.count": 1})).strategy("dlora-all")
+    crowd = simulate(small({**narrow, "fleet.groups.0.count": 4})).strategy("dlora-all")
+    assert crowd["completion_p50_s"] > 1.5 * alone["completion_p50_s"]
+    assert max(crowd["peak_flows_per_shared_link"].values()) >= 2
