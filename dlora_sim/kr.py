@@ -66,12 +66,12 @@ NORMALISATIONS: tuple[str, ...] = ("none", "sqrt-params", "relative")
 #: Which modules the probe batch must cover: ``all`` lets the controller calibrate probe
 #: estimates against the changes it observed on active modules; ``killed`` is cheaper.
 PROBE_MODES: tuple[str, ...] = ("all", "killed", "none")
-#: How a frozen module's probe becomes a score comparable with observed changes. ``per-module``:
-#: its last observed change times probe(now) / probe(first probe after its kill), so each module
-#: is only compared with itself (it rises when its own gradient grows). ``global``: probe times the
-#: median observed/probe ratio of the active modules (needs ``probe = "all"``). Measured on
-#: MiniLM + LoRA + AdamW, probe gradient norms rank modules almost opposite to observed norm
-#: changes (v/o vs q/k), so a global factor mixes two yardsticks; see docs/kr.md.
+#: How a frozen module's probe becomes a score comparable with observed changes. ``global``: probe
+#: times the median observed/probe ratio of the active modules (needs ``probe = "all"``).
+#: ``per-module``: its last observed change times probe(now) / probe(first probe after its kill),
+#: so each module is only compared with itself. Measured on MiniLM + LoRA + AdamW, probe gradient
+#: norms rank modules almost opposite to observed norm changes (v/o vs q/k), so a global factor
+#: mixes two yardsticks; in accuracy neither won clearly (docs/kr.md).
 CALIBRATIONS: tuple[str, ...] = ("per-module", "global")
 
 
@@ -105,13 +105,13 @@ class KRConfig:
     arm: Arm = "kr"
     window_steps: int = 25
     warmup_rounds: int = 1
-    hysteresis: float = 0.25
+    hysteresis: float = 0.1
     score: Score = "norm-diff"
     normalisation: Normalisation = "sqrt-params"
     ema: float = 0.0
-    revival_pressure: float = 0.05
-    probe: ProbeMode = "killed"
-    probe_calibration: Calibration = "per-module"
+    revival_pressure: float = 0.25
+    probe: ProbeMode = "all"
+    probe_calibration: Calibration = "global"
     probe_scale: float = 1.0
     kill_keep_fraction: float = 0.5
     seed: int = 0

@@ -177,7 +177,7 @@ def test_round_work_counts_kr_costs():
     active = np.array([True, True, False, False])
     work = kr_round_work(KRConfig(budget=2, arm="kr", probe="all"), active)
     assert (work.norm_modules, work.probe_modules, work.probe_batches) == (2, 4, 1)
-    killed_only = kr_round_work(KRConfig(budget=2, arm="kr"), active)  # default probe: killed only
+    killed_only = kr_round_work(KRConfig(budget=2, arm="kr", probe="killed"), active)
     assert killed_only.probe_modules == 2 and killed_only.probe_mask.tolist() == [False, False, True, True]
     assert kr_round_work(KRConfig(budget=2, arm="random"), active).probe_batches == 0
     assert kr_round_work(KRConfig(budget=2, arm="kr"), np.ones(4, dtype=bool)).probe_batches == 0
@@ -253,7 +253,8 @@ def test_per_module_calibration_revives_when_its_own_gradient_grows():
 
 def test_per_module_calibration_ignores_probe_scale_differences_between_modules():
     """Two frozen modules with equal past change but probes 100x apart are scored equally."""
-    config = KRConfig(budget=1, arm="kr", warmup_rounds=1, revival_pressure=0.0, normalisation="none")
+    config = KRConfig(budget=1, arm="kr", warmup_rounds=1, revival_pressure=0.0, normalisation="none",
+                      probe="killed", probe_calibration="per-module")
     ctrl = KRController(3, config)
     ctrl.set_baseline(np.zeros(3))
     ctrl.round(np.array([1.0, 0.5, 0.5]))
