@@ -29,12 +29,13 @@ def build_profile(
     task: str = "noun-supersense",
     method: str = "lora",
     test_accuracy: float | None = None,
+    hysteresis: float = 0.1,
 ) -> Profile:
     """A schema-valid synthetic profile whose active sets come from the real KR controller."""
     rng = np.random.default_rng(seed)
     n = 6 * len(KINDS)
     params = RANK * (D_MODEL + D_MODEL)
-    config = KRConfig(budget=budget, arm=arm, window_steps=window_steps, seed=seed)  # type: ignore[arg-type]
+    config = KRConfig(budget=budget, arm=arm, window_steps=window_steps, seed=seed, hysteresis=hysteresis)  # type: ignore[arg-type]
     ctrl = KRController(n, config, module_params=np.full(n, params))
     # Each module has a responsiveness that drifts, so some wake up late (revival material).
     rate = rng.gamma(2.0, 0.01, size=n)

@@ -48,7 +48,7 @@ def test_groups_seeds_with_mean_and_range(folder):
     keys = [(r.peft, r.arm, r.budget, len(r.seeds)) for r in rows]
     assert keys == [("adapter", "kr", 3, 1), ("lora", "all", 24, 1), ("lora", "kr", 3, 2), ("lora", "random", 3, 2)]
     kr = rows[2]
-    assert kr.cells()[5] == "75.0 [70.0–80.0]"
+    assert kr.cells()[6] == "75.0 [70.0–80.0]"
     assert kr.kr_s_per_step == pytest.approx(1e-4 + 2e-3)
     assert rows[3].kr_s_per_step == pytest.approx(1e-4)
 
@@ -76,7 +76,8 @@ def test_write_keeps_the_rest_of_the_readme(folder, tmp_path, capsys):
     assert _run(["profiles", "table", str(folder), "--write", str(readme)], capsys)[0] == 0
     text = readme.read_text()
     assert text.startswith("# Profiles\n\nIntro kept.\n\n" + START_MARKER) and text.endswith(END_MARKER + "\n\nFooter kept.\n")
-    assert "old table" not in text and "| noun-supersense | lora | kr | 3/24 | 2 | 75.0 [70.0–80.0] |" in text
+    assert "old table" not in text
+    assert "| noun-supersense | lora | kr | 3/24 | w20 wu1 norm-diff/sqrt-params global/all h0.1 p0.25 | 2 | 75.0 [70.0–80.0] |" in text
     assert _run(["profiles", "table", str(folder), "--write", str(readme)], capsys)[0] == 0
     assert readme.read_text() == text
 
@@ -116,3 +117,15 @@ def test_missing_or_empty_folder_exits_1_without_traceback(tmp_path):
         done = subprocess.run([str(script), "profiles", "table", str(target)], capture_output=True, text=True)
         assert done.returncode == 1 and "Traceback" not in done.stderr
         assert done.stderr.strip().count("\n") == 0 and str(target) in done.stderr
+
+
+def test_runs_with_different_kr_settings_are_not_averaged(tmp_path):
+    """Two kr runs that differ in hysteresis (or steps) form separate rows, each named by its settings."""
+    save_profile(build_profile(arm="kr", seed=0), tmp_path / "a.json")
+    save_profile(build_profile(arm="kr", seed=1, hysteresis=0.3), tmp_path / "b.json")
+    save_profile(build_profile(arm="kr", seed=2, steps=100), tmp_path / "c.json")
+    from dlora_sim.cli.profiles import load_folder
+
+    rows = group_profiles(load_folder(tmp_path))
+    assert len(rows) == 3 and all(len(r.seeds) == 1 for r in rows)
+    assert sorted(r.settings.split()[-2] for r in rows) == ["h0.1", "h0.1", "h0.3"]

@@ -23,13 +23,13 @@ from dlora_sim.errors import InputError
 from dlora_sim.io import atomic_write_text
 from dlora_sim.profile import Profile, churn_series, load_profile
 
-__all__ = ["GroupRow", "group_profiles", "load_folder", "markdown_table", "replace_between_markers"]
+__all__ = ["GroupRow", "group_profiles", "load_folder", "markdown_table", "replace_between_markers", "settings_label"]
 
 START_MARKER = "<!-- table:start -->"
 END_MARKER = "<!-- table:end -->"
 ARM_ORDER = ("all", "kr", "kill-only", "random", "static-topB")
 HEADERS = (
-    "task", "peft", "arm", "B/N", "seeds", "test acc % mean [min–max]", "dev acc % mean",
+    "task", "peft", "arm", "B/N", "KR settings", "seeds", "test acc % mean [min–max]", "dev acc % mean",
     "trainable params", "swaps/round", "KR ms/step", "KR % of step", "KR MFLOP/step", "steps",
 )
 
@@ -46,6 +46,7 @@ class GroupRow:
     arm: str
     budget: int
     n_modules: int
+    settings: str
     seeds: tuple[int, ...]
     test_accuracy: tuple[float, ...]
     dev_accuracy: tuple[float, ...]
@@ -65,6 +66,7 @@ class GroupRow:
             self.peft,
             self.arm,
             f"{self.budget}/{self.n_modules}",
+            self.settings,
             str(len(self.seeds)),
             f"{test.mean():.1f} [{test.min():.1f}–{test.max():.1f}]",
             f"{100 * np.mean(self.dev_accuracy):.1f}",
@@ -100,19 +102,45 @@ def _swaps_per_round(profile: Profile) -> float:
     return float(revivals[steady].mean()) if steady.size else 0.0
 
 
+def settings_label(profile: Profile) -> str:
+    """The KR settings that shape this arm's training, compactly; runs group only when equal.
+
+    Arm ``all`` ignores KR; ``random`` depends on the window and warm-up; the score-driven arms
+    add their score and normalisation; ``kr`` adds calibration, hysteresis, pressure and smoothing.
+    """
+    kr, arm = profile.setup.kr, profile.setup.arm
+    if arm == "all":
+        return "-"
+    parts = [f"w{kr.window_steps}", f"wu{kr.warmup_rounds}"]
+    if arm in ("kr", "kill-only", "static-topB"):
+        parts.append(f"{kr.score}/{kr.normalisation}")
+    if arm == "kill-only":
+        parts.append(f"keep{kr.kill_keep_fraction:g}")
+    if arm == "kr":
+        parts += [f"{kr.probe_calibration}/{kr.probe}", f"h{kr.hysteresis:g}", f"p{kr.revival_pressure:g}"]
+        if kr.ema:
+            parts.append(f"ema{kr.ema:g}")
+    return " ".join(parts)
+
+
 def group_profiles(profiles: list[Profile]) -> list[GroupRow]:
-    """Group by (task, PEFT method, arm, budget) and summarise over seeds; deterministic order."""
-    groups: dict[tuple[str, str, str, int], list[Profile]] = {}
+    """Group runs that differ only by seed and summarise them; deterministic order.
+
+    The key is (task, PEFT method, arm, budget, steps, KR settings), so runs trained with
+    different settings are never averaged together.
+    """
+    groups: dict[tuple[str, str, str, int, int, str], list[Profile]] = {}
     for p in profiles:
         budget = p.n_modules if p.setup.arm == "all" else p.setup.budget
-        groups.setdefault((p.setup.task, p.peft.method, p.setup.arm, budget), []).append(p)
+        key = (p.setup.task, p.peft.method, p.setup.arm, budget, p.setup.steps, settings_label(p))
+        groups.setdefault(key, []).append(p)
     rows = []
-    for (task, peft, arm, budget), members in groups.items():
+    for (task, peft, arm, budget, _, settings), members in groups.items():
         members.sort(key=lambda p: p.setup.seed)
         kr_s = [p.kr_overhead.norm_s_per_step + p.kr_overhead.probe_s_per_step for p in members]
         step_s = [np.mean(p.traces.step_time_s) if p.traces.step_time_s else np.nan for p in members]
         rows.append(GroupRow(
-            task=task, peft=peft, arm=arm, budget=budget, n_modules=members[0].n_modules,
+            task=task, peft=peft, arm=arm, budget=budget, n_modules=members[0].n_modules, settings=settings,
             seeds=tuple(p.setup.seed for p in members),
             test_accuracy=tuple(p.result.test_accuracy for p in members),
             dev_accuracy=tuple(p.result.dev_accuracy for p in members),
@@ -124,7 +152,7 @@ def group_profiles(profiles: list[Profile]) -> list[GroupRow]:
             steps=tuple(p.setup.steps for p in members),
         ))
     arm_rank = {arm: i for i, arm in enumerate(ARM_ORDER)}
-    rows.sort(key=lambda r: (r.task, r.peft, arm_rank.get(r.arm, len(ARM_ORDER)), r.budget))
+    rows.sort(key=lambda r: (r.task, r.peft, arm_rank.get(r.arm, len(ARM_ORDER)), r.budget, r.steps, r.settings))
     return rows
 
 
@@ -132,13 +160,15 @@ def markdown_table(rows: list[GroupRow], command: str) -> str:
     """The rows as a GitHub markdown table, with a note on the spread and the producing command."""
     lines = [
         "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join("---" if i < 3 else "---:" for i in range(len(HEADERS))) + "|",
+        "|" + "|".join("---" if i < 3 or i == 4 else "---:" for i in range(len(HEADERS))) + "|",
     ]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
     lines += [
         "",
         "Accuracy: mean over seeds with the [min–max] range. swaps/round: modules revived (and as "
-        "many killed) per KR round after the cut to B. KR overhead: norm computation plus probe "
+        "many killed) per KR round after the cut to B. KR settings: w window steps, wu warm-up "
+        "rounds, score/normalisation, calibration/probe, h hysteresis, p revival pressure "
+        "(docs/kr.md). KR overhead: norm computation plus probe "
         "batches, averaged per training step, in time and FLOPs.",
         "",
         f"Generated by `{command}`; do not edit by hand.",
@@ -172,7 +202,7 @@ def table(
     rows = group_profiles(load_folder(directory))
     view = Table(title=escape(f"Profiles in {directory} — accuracy mean [min–max] over seeds"))
     for i, header in enumerate(HEADERS):
-        view.add_column(escape(header), justify="left" if i < 3 else "right")
+        view.add_column(escape(header), justify="left" if i < 3 or i == 4 else "right")
     for row in rows:
         view.add_row(*(escape(cell) for cell in row.cells()))
     console = Console()
