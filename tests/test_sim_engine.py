@@ -155,3 +155,19 @@ def test_devices_sharing_a_narrow_access_link_slow_each_other_down():
     crowd = simulate(small({**narrow, "fleet.groups.0.count": 4})).strategy("dlora-all")
     assert crowd["completion_p50_s"] > 1.5 * alone["completion_p50_s"]
     assert max(crowd["peak_flows_per_shared_link"].values()) >= 2
+
+
+def test_radio_energy_follows_the_cost_model_link_power_model():
+    """Without contention a device's link time is its bytes over its link rates plus its RTTs, and
+    its radio energy is the catalogue's linear power model (Huang et al.) over those bytes and
+    that time, as the cost model prices it."""
+    from dlora_sim import cost
+
+    result = simulate(small({"fleet.groups.0.count": 1, "run.strategies": ["dlora-all"]}))
+    row = next(r for r in result.devices if r["strategy"] == "dlora-all")
+    link = cost.get_link("lte")
+    link_s = 8 * row["bytes_up"] / link.up_bps + 8 * row["bytes_down"] / link.down_bps + row["round_trips"] * link.rtt_s
+    assert row["link_s"] == pytest.approx(link_s, rel=1e-6)
+    radio_j = link.up_w_per_mbps * 8e-6 * row["bytes_up"] + link.down_w_per_mbps * 8e-6 * row["bytes_down"] + link.active_w * link_s
+    assert row["radio_energy_j"] == pytest.approx(radio_j, rel=1e-6) and radio_j > 0
+    assert row["device_energy_j"] == pytest.approx(row["energy_j"] + radio_j)

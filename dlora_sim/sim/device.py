@@ -45,6 +45,9 @@ class DeviceSpec:
     up_links: tuple[str, ...]
     down_links: tuple[str, ...]
     offline: tuple[tuple[float, float], ...]
+    radio_up_w_per_mbps: float = 0.0
+    radio_down_w_per_mbps: float = 0.0
+    radio_active_w: float = 0.0
 
 
 @dataclass
@@ -77,6 +80,7 @@ class DeviceStats:
     lost_gpu_s: float = 0.0
     offline_s: float = 0.0
     wait_s: float = 0.0
+    link_s: float = 0.0
     steady_steps: int = 0
     steady_bytes: float = 0.0
     applied_steps: list[int] = field(default_factory=list)
@@ -241,6 +245,7 @@ class Device:
             start = self.env.now
             self.current = ("compute", compute_s, start)
             yield self.env.timeout(compute_s + half_rtt_s)
+            stats.link_s += half_rtt_s
             stats.edge_flops += e.edge_flops
             self._since_ckpt[0] += e.edge_flops
             if self.sampled:
@@ -251,6 +256,7 @@ class Device:
             flow = run.net.transfer(e.up_bytes, spec.up_bytes_per_s, spec.up_links)
             self.current = ("up", flow, start)
             yield flow.done
+            stats.link_s += self.env.now - start
             stats.up_sent_bytes += e.up_bytes
             stats.up_received_bytes += e.up_bytes
             self._since_ckpt[1] += e.up_bytes
@@ -276,6 +282,7 @@ class Device:
             if half_rtt_s:
                 self.current = ("latency", None, start)
                 yield self.env.timeout(half_rtt_s)
+            stats.link_s += self.env.now - start
             self._log("download", start)
         self.current = None
 
@@ -312,7 +319,10 @@ class Device:
         stats.disconnections += 1
         if self.current is not None:
             kind, obj, start = self.current
+            if kind in ("up", "down", "latency"):
+                stats.link_s += now - start  # the radio was busy until the cut
             if kind == "compute":
+                stats.link_s += max(0.0, now - start - obj)  # inside the upward half RTT
                 flops = min(now - start, obj) * self.spec.flops_per_s
                 stats.edge_flops += flops
                 stats.lost_edge_flops += flops

@@ -16,6 +16,7 @@ from typing import Any
 import simpy
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from dlora_sim import cost
 from dlora_sim.errors import InputError
 from dlora_sim.cost.totals import edge_weight_bytes, setup_bytes_down
 from dlora_sim.sim import availability
@@ -73,6 +74,7 @@ def build_devices(scenario: Any) -> list[DeviceSpec]:
         down_links = tuple(f"{link.id}:down" for link in path)
         base_rtt_s = group.link.rtt_s + topology.added_rtt_s(group.name)
         goodput = 1.0 - group.link.loss_rate  # lost packets are resent: goodput falls by the loss rate
+        radio = _radio_watts(group.link)
         for member in range(group.count):
             spread = group.compute_spread
             factor = 1.0 + spread * (2.0 * stream(seed, index, "speed").random() - 1.0) if spread else 1.0
@@ -92,9 +94,25 @@ def build_devices(scenario: Any) -> list[DeviceSpec]:
                 up_links=up_links,
                 down_links=down_links,
                 offline=tuple(offline),
+                radio_up_w_per_mbps=radio[0],
+                radio_down_w_per_mbps=radio[1],
+                radio_active_w=radio[2],
             ))
             index += 1
     return devices
+
+
+def _radio_watts(link: Any) -> tuple[float, float, float]:
+    """The link's radio power model (Huang et al. 2012, as in the cost model's catalogue):
+    from the scenario's link if it states it, else from the catalogue entry of the same name,
+    else none (0 W)."""
+    names = ("up_w_per_mbps", "down_w_per_mbps", "active_w")
+    if all(hasattr(link, n) for n in names):
+        return tuple(float(getattr(link, n)) for n in names)  # type: ignore[return-value]
+    entry = cost.LINKS.get(getattr(link, "name", ""))
+    if entry is None:
+        return (0.0, 0.0, 0.0)
+    return tuple(float(getattr(entry, n, 0.0)) for n in names)  # type: ignore[return-value]
 
 
 def shared_capacities(scenario: Any) -> dict[str, float]:

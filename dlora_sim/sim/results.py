@@ -35,7 +35,7 @@ __all__ = ["SimulationResult", "StrategyOutcome", "assemble_result", "write_resu
 BASELINE = "dlora-all"
 #: totals whose saving against the baseline the summary reports (1 - value / baseline)
 SAVING_KEYS = (
-    "edge_flops", "energy_j", "bytes_up", "bytes_down", "bytes_total", "round_trips",
+    "edge_flops", "energy_j", "radio_energy_j", "device_energy_j", "link_s", "bytes_up", "bytes_down", "bytes_total", "round_trips",
     "cloud_gpu_s", "money_usd", "completion_p50_s", "completion_p95_s", "completion_p99_s",
     "steady_step_bytes",
 )
@@ -83,7 +83,7 @@ _DEVICE_FIELDS = (
     "up_sent_bytes", "up_received_bytes", "up_lost_bytes", "down_sent_bytes", "down_received_bytes",
     "down_lost_bytes", "round_trips", "kr_rounds", "kr_up_bytes", "kills", "revives", "disconnections",
     "session_drops", "reupload_bytes", "aborted_steps", "redone_steps", "lost_edge_flops", "lost_bytes",
-    "lost_gpu_s", "offline_s", "wait_s", "steady_steps", "steady_bytes",
+    "lost_gpu_s", "offline_s", "wait_s", "link_s", "steady_steps", "steady_bytes",
 )
 
 
@@ -101,12 +101,19 @@ def _device_rows(outcome: StrategyOutcome) -> list[dict[str, Any]]:
         }
         if stats is None:
             row.update({name: None for name in _DEVICE_FIELDS})
-            row.update(finished=False, energy_j=None, money_usd=None, bytes_up=None, bytes_down=None)
+            row.update(finished=False, energy_j=None, radio_energy_j=None, device_energy_j=None,
+                       money_usd=None, bytes_up=None, bytes_down=None)
         else:
             row.update({name: getattr(stats, name) for name in _DEVICE_FIELDS})
+            compute_j = stats.edge_flops * device.joules_per_flop
+            radio_j = (device.radio_up_w_per_mbps * 8e-6 * stats.up_sent_bytes
+                       + device.radio_down_w_per_mbps * 8e-6 * stats.down_sent_bytes
+                       + device.radio_active_w * stats.link_s)
             row.update(
                 finished=stats.completion_s is not None,
-                energy_j=stats.edge_flops * device.joules_per_flop,
+                energy_j=compute_j,
+                radio_energy_j=radio_j,
+                device_energy_j=compute_j + radio_j,
                 money_usd=stats.cloud_gpu_s * usd_per_s,
                 bytes_up=stats.up_sent_bytes,
                 bytes_down=stats.down_sent_bytes,
@@ -151,6 +158,9 @@ def _summarise(outcome: StrategyOutcome, rows: list[dict[str, Any]]) -> dict[str
         "duplicate_updates_dropped": outcome.queue_duplicates,
         "edge_flops": total("edge_flops"),
         "energy_j": total("energy_j"),
+        "radio_energy_j": total("radio_energy_j"),
+        "device_energy_j": total("device_energy_j"),
+        "link_s": total("link_s"),
         "bytes_up": total("bytes_up"),
         "bytes_down": total("bytes_down"),
         "bytes_total": total("bytes_up") + total("bytes_down"),
@@ -234,7 +244,7 @@ def _device_schema() -> pa.Schema:
     strings = {"strategy", "group"}
     bools = {"feasible", "finished"}
     names = ["strategy", "device", "group", "flops_per_s", "rtt_s", "feasible", *_DEVICE_FIELDS,
-             "finished", "energy_j", "money_usd", "bytes_up", "bytes_down"]
+             "finished", "energy_j", "radio_energy_j", "device_energy_j", "money_usd", "bytes_up", "bytes_down"]
     return pa.schema([(n, pa.string() if n in strings else pa.bool_() if n in bools
                        else pa.int64() if n in ints else pa.float64()) for n in names])
 
