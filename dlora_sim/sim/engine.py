@@ -157,10 +157,11 @@ def _profile(scenario: Any) -> Any:
         raise InputError(f"{scenario.job.profile}: {error}") from None
 
 
-def edge_only_feasible(scenario: Any, device: DeviceSpec) -> bool:
+def edge_only_feasible(scenario: Any, devices: list[DeviceSpec]) -> list[bool]:
     """Edge-only needs the whole frozen model plus the trainer state in the device's memory
     (the cost model's ``edge_weight_bytes``; activations not counted)."""
-    return device.memory_bytes >= edge_weight_bytes(scenario.job.to_job_spec(), "edge-only")
+    needed_bytes = edge_weight_bytes(scenario.job.to_job_spec(), "edge-only")
+    return [d.memory_bytes >= needed_bytes for d in devices]
 
 
 def _sampled(n_devices: int, k: int) -> set[int]:
@@ -172,7 +173,17 @@ def _sampled(n_devices: int, k: int) -> set[int]:
 
 
 def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_progress: Any = None) -> StrategyOutcome:
-    """Simulate one strategy on the given fleet and return its per-device outcome."""
+    """Simulate one strategy on the given fleet in a fresh SimPy environment.
+
+    Args:
+        scenario: the validated scenario (job, cloud, scheduler, run settings).
+        strategy: one of the cost model's strategies.
+        devices: the fleet from :func:`build_devices` (shared by every strategy of a paired run).
+        on_progress: called with the device-steps applied so far, about 200 times per run.
+
+    Returns:
+        The per-device statistics and run totals, SimPy-free.
+    """
     job = scenario.job
     spec = job.to_job_spec()
     cloud, sched, run_cfg = scenario.cloud, scenario.scheduler, scenario.run
@@ -180,7 +191,7 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
     gpu = cloud.gpu_spec
     pool = GpuPool(env, cloud.count, gpu.flops_per_s, HBM_BYTES_PER_S.get(cloud.gpu, float("inf")),
                    cloud.batch_max_users, cloud.batch_window_s)
-    feasible = [strategy != "edge-only" or edge_only_feasible(scenario, d) for d in devices]
+    feasible = edge_only_feasible(scenario, devices) if strategy == "edge-only" else [True] * len(devices)
     admitted = sched.admission_limit or max(1, len(devices))
     run = StrategyRun(
         env=env,
