@@ -171,3 +171,14 @@ def test_radio_energy_follows_the_cost_model_link_power_model():
     radio_j = link.up_w_per_mbps * 8e-6 * row["bytes_up"] + link.down_w_per_mbps * 8e-6 * row["bytes_down"] + link.active_w * link_s
     assert row["radio_energy_j"] == pytest.approx(radio_j, rel=1e-6) and radio_j > 0
     assert row["device_energy_j"] == pytest.approx(row["energy_j"] + radio_j)
+
+
+def test_more_users_than_gpus_queue_for_the_cloud():
+    """Eight fibre-connected laptops on one GPU that batches one user at a time wait for it;
+    with eight GPUs they hardly wait."""
+    crowd = {"fleet.groups.0.count": 8, "fleet.groups.0.device": "laptop", "fleet.groups.0.link": "fibre",
+             "cloud.batch_max_users": 1, "job.seq_len": 512}
+    one = simulate(small({**crowd, "cloud.count": 1})).strategy("dlora-all")
+    eight = simulate(small({**crowd, "cloud.count": 8})).strategy("dlora-all")
+    assert one["cloud_wait_s"] > 10 * max(eight["cloud_wait_s"], 1e-9)
+    assert one["completion_p50_s"] >= eight["completion_p50_s"]

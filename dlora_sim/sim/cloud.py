@@ -29,13 +29,14 @@ __all__ = ["CloudRequest", "GpuPool"]
 class CloudRequest:
     """One unit of frozen-base work. ``done`` triggers when its batch finishes."""
 
-    __slots__ = ("owner", "flops", "weight_bytes", "arrival_t", "done", "cancelled", "started", "gpu_s")
+    __slots__ = ("owner", "flops", "weight_bytes", "arrival_t", "start_t", "done", "cancelled", "started", "gpu_s")
 
     def __init__(self, env: simpy.Environment, owner: int, flops: float, weight_bytes: float) -> None:
         self.owner = owner
         self.flops = flops
         self.weight_bytes = weight_bytes
         self.arrival_t = env.now
+        self.start_t = env.now  # when its batch starts on a GPU (queueing = start_t - arrival_t)
         self.done = env.event()
         self.cancelled = False
         self.started = False
@@ -148,6 +149,7 @@ class GpuPool:
         total_flops = sum(r.flops for r in batch)
         for request in batch:
             request.started = True
+            request.start_t = self.env.now
             request.gpu_s = duration_s * request.flops / total_flops
         self.busy_s += duration_s
         self.batches += 1

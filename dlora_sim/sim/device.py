@@ -81,6 +81,7 @@ class DeviceStats:
     offline_s: float = 0.0
     wait_s: float = 0.0
     link_s: float = 0.0
+    cloud_wait_s: float = 0.0
     steady_steps: int = 0
     steady_bytes: float = 0.0
     applied_steps: list[int] = field(default_factory=list)
@@ -268,8 +269,11 @@ class Device:
             yield request.done
             stats.cloud_flops += e.cloud_flops
             stats.cloud_gpu_s += request.gpu_s
+            stats.cloud_wait_s += request.start_t - start
             self._since_ckpt[2] += request.gpu_s
-            self._log("cloud", start)
+            if self.sampled:  # queueing for a GPU (and the batching window), then the GPU work
+                self._log_span("wait", start, request.start_t)
+                self._log_span("cloud", request.start_t, self.env.now)
         if e.down_bytes or half_rtt_s:
             start = self.env.now
             if e.down_bytes:

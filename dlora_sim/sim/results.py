@@ -83,7 +83,7 @@ _DEVICE_FIELDS = (
     "up_sent_bytes", "up_received_bytes", "up_lost_bytes", "down_sent_bytes", "down_received_bytes",
     "down_lost_bytes", "round_trips", "kr_rounds", "kr_up_bytes", "kills", "revives", "disconnections",
     "session_drops", "reupload_bytes", "aborted_steps", "redone_steps", "lost_edge_flops", "lost_bytes",
-    "lost_gpu_s", "offline_s", "wait_s", "link_s", "steady_steps", "steady_bytes",
+    "lost_gpu_s", "offline_s", "wait_s", "link_s", "cloud_wait_s", "steady_steps", "steady_bytes",
 )
 
 
@@ -190,6 +190,7 @@ def _summarise(outcome: StrategyOutcome, rows: list[dict[str, Any]]) -> dict[str
         },
         "offline_s": total("offline_s"),
         "wait_s": total("wait_s"),
+        "cloud_wait_s": total("cloud_wait_s"),
         "peak_flows_per_shared_link": dict(sorted(outcome.peak_link_flows.items())),
     }
 
