@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from dlora_sim.sim.faults import FaultHandling
 from dlora_sim.sim.kr_schedule import KRRound
 from dlora_sim.sim.work import Exchange, KRWork, StepWork
 
@@ -87,8 +88,8 @@ class DeviceStats:
     applied_steps: list[int] = field(default_factory=list)
 
 
-class Device:
-    """The process of one device under one strategy."""
+class Device(FaultHandling):
+    """The process of one device under one strategy (fault handling in :mod:`.faults`)."""
 
     def __init__(
         self, run: StrategyRun, spec: DeviceSpec, steps: dict[int, StepWork], kr: KRWork,
@@ -135,21 +136,6 @@ class Device:
     def _log_span(self, kind: str, start_s: float, end_s: float) -> None:
         if end_s > start_s:
             self.run.timeline.append((self.spec.index, kind, start_s, end_s))
-
-    def _arm_outage(self) -> None:
-        if self._next_outage < len(self.spec.offline):
-            t_off, _ = self.spec.offline[self._next_outage]
-            if t_off < self.run.horizon_s:
-                timer = self.env.timeout(max(0.0, t_off - self.env.now))
-                timer.callbacks.append(self._go_offline)
-
-    def _go_offline(self, _event: simpy.Event) -> None:
-        t_off, t_on = self.spec.offline[self._next_outage]
-        self._next_outage += 1
-        if not self.proc.is_alive:
-            return
-        self._outage = (t_off, t_on)
-        self.proc.interrupt("offline")
 
     # -- the life of the device -------------------------------------------------------------------
 
@@ -300,100 +286,3 @@ class Device:
         if self.next_step % self.run.checkpoint_interval == 0 or self.next_step == self.run.total_steps:
             self.checkpoint = self.next_step
             self._since_ckpt = [0.0, 0.0, 0.0]
-
-    def ack(self, step: int) -> None:
-        """The scheduler applied ``step``; its acknowledgement lands one RTT later, and is lost if
-        the device goes offline before then (the note is then re-sent: at-least-once)."""
-        self._acks.append((self.env.now + self.spec.rtt_s, step))
-
-    def _flush_acks(self) -> None:
-        now = self.env.now
-        while self._acks and self._acks[0][0] <= now:
-            self.unacked.discard(self._acks.popleft()[1])
-
-    # -- faults ------------------------------------------------------------------------------------
-
-    def _abort(self) -> None:
-        """Going offline: cancel whatever was in flight and count it as lost."""
-        stats, now = self.stats, self.env.now
-        self._flush_acks()
-        self._acks.clear()  # acknowledgements still on the way are lost with the connection
-        self.online = False
-        self.connected = False
-        stats.disconnections += 1
-        if self.current is not None:
-            kind, obj, start = self.current
-            if kind in ("up", "down", "latency"):
-                stats.link_s += now - start  # the radio was busy until the cut
-            if kind == "compute":
-                stats.link_s += max(0.0, now - start - obj)  # inside the upward half RTT
-                flops = min(now - start, obj) * self.spec.flops_per_s
-                stats.edge_flops += flops
-                stats.lost_edge_flops += flops
-            elif kind in ("up", "down"):
-                sent = self.run.net.cancel(obj)
-                if kind == "up":
-                    stats.up_sent_bytes += sent
-                    stats.up_lost_bytes += sent
-                else:
-                    stats.down_sent_bytes += sent
-                    stats.down_lost_bytes += sent
-                stats.lost_bytes += sent
-            elif kind == "cloud":
-                self.run.pool.cancel(obj)
-                if obj.started:
-                    stats.cloud_gpu_s += obj.gpu_s
-                    stats.lost_gpu_s += obj.gpu_s
-            elif kind == "admit":
-                if obj.triggered:  # granted, but the process had not resumed yet: give it back
-                    self.run.admission.release(obj)
-                else:
-                    obj.cancel()
-            elif kind == "put":
-                obj.cancel()
-            if kind not in ("admit", "put"):
-                stats.aborted_steps += 1
-            self._log("lost", start)
-        self.current = None
-        # Roll back to the checkpoint: applied-but-uncheckpointed steps are redone.
-        redo = self.next_step - self.checkpoint
-        if redo:
-            stats.redone_steps += redo
-            del stats.applied_steps[len(stats.applied_steps) - redo:]
-            stats.steps_done -= redo
-            stats.lost_edge_flops += self._since_ckpt[0]
-            stats.lost_bytes += self._since_ckpt[1]
-            stats.lost_gpu_s += self._since_ckpt[2]
-        self._since_ckpt = [0.0, 0.0, 0.0]
-        self.next_step = self.checkpoint
-
-    def _outage_wait(self) -> Generator[simpy.Event, Any, bool]:
-        """Wait until online again; the cloud drops the session after its timeout. False: never back."""
-        assert self._outage is not None
-        t_off, t_on = self._outage
-        start = self.env.now
-        horizon = self.run.horizon_s
-        timeout_s = self.run.session_timeout_s
-        if t_on - start > timeout_s:
-            yield self.env.timeout(timeout_s)
-            self.session_alive = False
-            self.stats.session_drops += 1
-            self._release_slot()
-        if t_on >= horizon:
-            self.stats.offline_s += horizon - start
-            if self.sampled:
-                self.run.timeline.append((self.spec.index, "offline", start, horizon))
-            return False
-        yield self.env.timeout(t_on - self.env.now)
-        self.stats.offline_s += self.env.now - start
-        self._log("offline", start)
-        self.online = True
-        self._arm_outage()
-        for step in sorted(self.unacked):  # at-least-once: re-send every unacknowledged note
-            self.run.queue.put(self.spec.index, step)
-        return True
-
-    def _release_slot(self) -> None:
-        if self.slot is not None:
-            self.run.admission.release(self.slot)
-            self.slot = None

@@ -1,0 +1,142 @@
+"""What a device does when the network lets it down: outages, lost work, acks, sessions.
+
+Split from :mod:`dlora_sim.sim.device` so that the happy path (sessions, steps, exchanges)
+reads on its own. :class:`FaultHandling` is mixed into :class:`~dlora_sim.sim.device.Device`
+and uses its attributes (``env``, ``run``, ``spec``, ``stats``, ``current``, checkpoint state).
+
+When an outage starts, the device process is interrupted wherever it is (:meth:`_abort` counts
+what was in flight as lost and rolls back to the last checkpoint), then waits out the outage
+(:meth:`_outage_wait`), during which the cloud drops its session once ``session_timeout_s``
+has passed; acknowledgements still on their way when the link drops are lost, so the device
+re-sends those notes when it is back (at-least-once; the scheduler applies each id once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+__all__ = ["FaultHandling"]
+
+
+class FaultHandling:
+    """Outage scheduling, abort accounting, checkpoint rollback, acknowledgements, sessions."""
+
+    env: simpy.Environment
+    run: Any
+    spec: Any
+    stats: Any
+
+    def _arm_outage(self) -> None:
+        if self._next_outage < len(self.spec.offline):
+            t_off, _ = self.spec.offline[self._next_outage]
+            if t_off < self.run.horizon_s:
+                timer = self.env.timeout(max(0.0, t_off - self.env.now))
+                timer.callbacks.append(self._go_offline)
+
+    def _go_offline(self, _event: simpy.Event) -> None:
+        t_off, t_on = self.spec.offline[self._next_outage]
+        self._next_outage += 1
+        if not self.proc.is_alive:
+            return
+        self._outage = (t_off, t_on)
+        self.proc.interrupt("offline")
+
+
+    def ack(self, step: int) -> None:
+        """The scheduler applied ``step``; its acknowledgement lands one RTT later, and is lost if
+        the device goes offline before then (the note is then re-sent: at-least-once)."""
+        self._acks.append((self.env.now + self.spec.rtt_s, step))
+
+    def _flush_acks(self) -> None:
+        now = self.env.now
+        while self._acks and self._acks[0][0] <= now:
+            self.unacked.discard(self._acks.popleft()[1])
+
+
+    def _abort(self) -> None:
+        """Going offline: cancel whatever was in flight and count it as lost."""
+        stats, now = self.stats, self.env.now
+        self._flush_acks()
+        self._acks.clear()  # acknowledgements still on the way are lost with the connection
+        self.online = False
+        self.connected = False
+        stats.disconnections += 1
+        if self.current is not None:
+            kind, obj, start = self.current
+            if kind in ("up", "down", "latency"):
+                stats.link_s += now - start  # the radio was busy until the cut
+            if kind == "compute":
+                stats.link_s += max(0.0, now - start - obj)  # inside the upward half RTT
+                flops = min(now - start, obj) * self.spec.flops_per_s
+                stats.edge_flops += flops
+                stats.lost_edge_flops += flops
+            elif kind in ("up", "down"):
+                sent = self.run.net.cancel(obj)
+                if kind == "up":
+                    stats.up_sent_bytes += sent
+                    stats.up_lost_bytes += sent
+                else:
+                    stats.down_sent_bytes += sent
+                    stats.down_lost_bytes += sent
+                stats.lost_bytes += sent
+            elif kind == "cloud":
+                self.run.pool.cancel(obj)
+                if obj.started:
+                    stats.cloud_gpu_s += obj.gpu_s
+                    stats.lost_gpu_s += obj.gpu_s
+            elif kind == "admit":
+                if obj.triggered:  # granted, but the process had not resumed yet: give it back
+                    self.run.admission.release(obj)
+                else:
+                    obj.cancel()
+            elif kind == "put":
+                obj.cancel()
+            if kind not in ("admit", "put"):
+                stats.aborted_steps += 1
+            self._log("lost", start)
+        self.current = None
+        # Roll back to the checkpoint: applied-but-uncheckpointed steps are redone.
+        redo = self.next_step - self.checkpoint
+        if redo:
+            stats.redone_steps += redo
+            del stats.applied_steps[len(stats.applied_steps) - redo:]
+            stats.steps_done -= redo
+            stats.lost_edge_flops += self._since_ckpt[0]
+            stats.lost_bytes += self._since_ckpt[1]
+            stats.lost_gpu_s += self._since_ckpt[2]
+        self._since_ckpt = [0.0, 0.0, 0.0]
+        self.next_step = self.checkpoint
+
+    def _outage_wait(self) -> Generator[simpy.Event, Any, bool]:
+        """Wait until online again; the cloud drops the session after its timeout. False: never back."""
+        assert self._outage is not None
+        t_off, t_on = self._outage
+        start = self.env.now
+        horizon = self.run.horizon_s
+        timeout_s = self.run.session_timeout_s
+        if t_on - start > timeout_s:
+            yield self.env.timeout(timeout_s)
+            self.session_alive = False
+            self.stats.session_drops += 1
+            self._release_slot()
+        if t_on >= horizon:
+            self.stats.offline_s += horizon - start
+            if self.sampled:
+                self.run.timeline.append((self.spec.index, "offline", start, horizon))
+            return False
+        yield self.env.timeout(t_on - self.env.now)
+        self.stats.offline_s += self.env.now - start
+        self._log("offline", start)
+        self.online = True
+        self._arm_outage()
+        for step in sorted(self.unacked):  # at-least-once: re-send every unacknowledged note
+            self.run.queue.put(self.spec.index, step)
+        return True
+
+    def _release_slot(self) -> None:
+        if self.slot is not None:
+            self.run.admission.release(self.slot)
+            self.slot = None
