@@ -47,3 +47,27 @@ def test_reading_a_folder_that_is_not_results_is_one_input_error(tmp_path):
     """read_results on an empty folder raises InputError naming the folder."""
     with pytest.raises(InputError, match=str(tmp_path)):
         read_results(tmp_path)
+
+
+def test_results_are_byte_identical_across_processes_with_different_hash_seeds(tmp_path):
+    """Two separate Python processes (different PYTHONHASHSEED) write byte-identical folders:
+    no randomness comes from hash order or the process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests_dir = Path(__file__).resolve().parent
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from _sim_scenarios import small\n"
+        "from dlora_sim.sim import simulate, write_results\n"
+        "s = small({'fleet.groups.0.availability': {'kind': 'markov', 'mean_online_s': 300.0, 'mean_offline_s': 60.0},"
+        " 'run.strategies': ['dlora-all', 'dlora-kr', 'dlora-random']})\n"
+        "write_results(simulate(s), sys.argv[1])\n"
+    ) % str(tests_dir)
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / seed)], check=True, env=env)
+    for name in ("summary.json", "devices.parquet", "timeline.parquet", "scenario.json"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
