@@ -49,12 +49,17 @@ class Link:
 
 @dataclass(frozen=True)
 class CloudGPU:
-    """A cloud accelerator: dense FP16/BF16 peak, the fraction of it training reaches, price."""
+    """A cloud accelerator: dense FP16/BF16 peak, the fraction of it training reaches, price.
+
+    ``memory_bandwidth_bytes_per_s`` (HBM) bounds a batch that is memory-bound: the simulator's
+    GPU pool streams the frozen weights once per batch (a roofline with the compute time).
+    """
 
     name: str
     peak_flops: float
     efficiency: float
     usd_per_hour: float
+    memory_bandwidth_bytes_per_s: float
     source: str = ""
 
     @property
@@ -102,10 +107,12 @@ LINKS: dict[str, Link] = {l.name: l for l in (
 GPUS: dict[str, CloudGPU] = {g.name: g for g in (
     # A100 SXM: 312 TFLOP/s dense BF16 (NVIDIA datasheet); 40% model-FLOP utilisation assumed;
     # AWS p4d.24xlarge on-demand $32.77/h for 8 GPUs -> $4.10/GPU-hour.
-    CloudGPU("a100", 312e12, 0.40, 4.10, "NVIDIA A100 datasheet; AWS p4d on-demand / 8"),
+    # HBM2e bandwidth of the A100 SXM 80 GB: 2,039 GB/s (NVIDIA A100 datasheet).
+    CloudGPU("a100", 312e12, 0.40, 4.10, 2.039e12, "NVIDIA A100 datasheet; AWS p4d on-demand / 8"),
     # H100 SXM: 989 TFLOP/s dense BF16 (NVIDIA datasheet); 40% MFU assumed;
     # AWS p5.48xlarge on-demand $98.32/h for 8 GPUs -> $12.29/GPU-hour.
-    CloudGPU("h100", 989e12, 0.40, 12.29, "NVIDIA H100 datasheet; AWS p5 on-demand / 8"),
+    # HBM3 bandwidth of the H100 SXM: 3.35 TB/s (NVIDIA H100 datasheet).
+    CloudGPU("h100", 989e12, 0.40, 12.29, 3.35e12, "NVIDIA H100 datasheet; AWS p5 on-demand / 8"),
 )}
 
 

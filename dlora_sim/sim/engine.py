@@ -30,11 +30,7 @@ from dlora_sim.sim.results import SimulationResult, StrategyOutcome, assemble_re
 from dlora_sim.sim.rng import stream
 from dlora_sim.sim.work import NO_KR_STRATEGIES, StepWork, kr_work, step_work
 
-__all__ = ["simulate", "build_devices", "HBM_BYTES_PER_S"]
-
-#: GPU memory bandwidth (bytes/s) for the batching roofline; the cost model's GPU catalog has no
-#: such field yet. A100 SXM 80 GB: 2.039 TB/s; H100 SXM: 3.35 TB/s (NVIDIA datasheets).
-HBM_BYTES_PER_S: dict[str, float] = {"a100": 2.039e12, "h100": 3.35e12}
+__all__ = ["simulate", "build_devices"]
 
 
 @dataclass
@@ -189,7 +185,7 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
     cloud, sched, run_cfg = scenario.cloud, scenario.scheduler, scenario.run
     env = simpy.Environment()
     gpu = cloud.gpu_spec
-    pool = GpuPool(env, cloud.count, gpu.flops_per_s, HBM_BYTES_PER_S.get(cloud.gpu, float("inf")),
+    pool = GpuPool(env, cloud.count, gpu.flops_per_s, gpu.memory_bandwidth_bytes_per_s,
                    cloud.batch_max_users, cloud.batch_window_s)
     feasible = edge_only_feasible(scenario, devices) if strategy == "edge-only" else [True] * len(devices)
     admitted = sched.admission_limit or max(1, len(devices))
