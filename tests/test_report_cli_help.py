@@ -53,3 +53,20 @@ def test_bad_sweep_file_exits_1_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "base: scenario file" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_help_texts_survive_rich_markup():
+    """No help text holds an unescaped '[' (rich would eat '[min–max]' as markup and print nothing)."""
+    root = typer.main.get_command(app)
+    bracketed = []
+    for path, command in _commands(root):
+        texts = [command.help or ""] + [getattr(param, "help", None) or "" for param in command.params]
+        bracketed += [f"{path}: {text!r}" for text in texts if "[" in text.replace("\\[", "")]
+    assert bracketed == []
+
+
+def test_command_summaries_are_one_line():
+    """Each command's summary (first docstring paragraph) is one line, so `dlora-sim --help` shows it unbroken."""
+    root = typer.main.get_command(app)
+    wrapped = [path for path, command in _commands(root) if "\n" in (command.help or "").strip().split("\n\n")[0]]
+    assert wrapped == []

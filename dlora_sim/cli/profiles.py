@@ -198,7 +198,11 @@ def table(
     directory: Annotated[Path, typer.Argument(help="Folder holding profile files (*.json, not searched recursively).")] = Path("profiles"),
     write: Annotated[Path | None, typer.Option("--write", help="Also write the table as markdown into this file, between '<!-- table:start -->' and '<!-- table:end -->' (added at the end if missing); the rest of the file is kept.")] = None,
 ) -> None:
-    """Print accuracy (mean [min–max] over seeds), trainable parameters and KR overhead per (task, PEFT, arm, budget)."""
+    """Print accuracy over seeds, trainable parameters and KR overhead per training setup.
+
+    One row per task, PEFT method, arm, budget, steps and KR settings; accuracy is the mean over
+    seeds with its min–max range.
+    """
     rows = group_profiles(load_folder(directory))
     view = Table(title=escape(f"Profiles in {directory} — accuracy mean [min–max] over seeds"))
     for i, header in enumerate(HEADERS):

@@ -48,8 +48,10 @@ def run(
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar while simulating.")] = True,
 ) -> None:
-    """Simulate SCENARIO for every strategy it lists and write summary.json, devices.parquet,
-    timeline.parquet and the resolved scenario.json into OUT."""
+    """Simulate SCENARIO under every strategy it lists and write the results folder OUT.
+
+    OUT holds summary.json, devices.parquet, timeline.parquet and the resolved scenario.json.
+    """
     overrides = dict(parse_override(item) for item in set_ or [])
     loaded = load_scenario(scenario, overrides)
     target = out if out is not None else Path("results") / loaded.name
