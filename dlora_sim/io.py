@@ -2,6 +2,8 @@
 
 Writers put the bytes in a temporary file in the destination folder and ``os.replace`` it
 over the target, which is atomic on POSIX; a crash mid-write leaves no half-written result.
+On the way back, :func:`dig` reads one field of such a record (summary.json, scenario.json) by
+its dotted path, for the readers in every area (cli, sweep, report).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,3 +74,18 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
+
+
+def dig(obj: Any, dotted: str, default: Any = None) -> Any:
+    """``dig(d, "job.budget")``: nested lookup that returns ``default`` on any missing step.
+
+    A step into a list takes an index (``"fleet.groups.0.count"``), as scenario overrides do.
+    """
+    for part in dotted.split("."):
+        if isinstance(obj, Mapping) and part in obj:
+            obj = obj[part]
+        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            return default
+    return obj

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dlora_sim.io import atomic_write_bytes
+from dlora_sim.io import atomic_write_bytes, dig
 
 TABLE = "sweep.parquet"
 
@@ -55,30 +55,22 @@ def strategy_metrics(summary: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     return {str(name): _flatten_numbers(values) for name, values in strategies.items()}
 
 
-def _dig(obj: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(obj, Mapping) or part not in obj:
-            return None
-        obj = obj[part]
-    return obj
-
-
 def point_record(pid: str, overrides: Mapping[str, Any], results_dir: Path,
                  wall_s: float) -> dict[str, Any]:
     """The small record of one finished point, read back from its results folder."""
     summary = json.loads((results_dir / "summary.json").read_text(encoding="utf-8"))
     scenario = json.loads((results_dir / "scenario.json").read_text(encoding="utf-8"))
-    groups = _dig(scenario, "fleet.groups") or []
+    groups = dig(scenario, "fleet.groups") or []
     return {
         "point_id": pid,
         "overrides": dict(overrides),
         "wall_s": wall_s,
         "scenario": {
             "name": scenario.get("name"),
-            "budget": _dig(scenario, "job.budget"),
-            "module_count": _dig(scenario, "job.module_count"),
-            "profile": _dig(scenario, "job.profile"),
-            "seed": _dig(scenario, "run.seed"),
+            "budget": dig(scenario, "job.budget"),
+            "module_count": dig(scenario, "job.module_count"),
+            "profile": dig(scenario, "job.profile"),
+            "seed": dig(scenario, "run.seed"),
             "devices": sum(int(g.get("count", 0)) for g in groups if isinstance(g, Mapping)),
         },
         "strategies": strategy_metrics(summary),

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from dlora_sim.cli.app import app
 from dlora_sim.errors import InputError
-from dlora_sim.io import atomic_directory
+from dlora_sim.io import atomic_directory, dig
 from dlora_sim.scenario import load_scenario, parse_override
 
 RESULT_MARKER = "summary.json"  # a folder holding it is one we may replace
@@ -88,25 +88,17 @@ def _print_summary(target: Path, console: Console) -> None:
         console.print(f"results written to [bold]{target}[/]")
         return
     strategies: dict[str, dict[str, Any]] = summary.get("strategies", {})
-    columns = [c for c in _COLUMNS if any(_dig(row, c[0]) is not None for row in strategies.values())]
+    columns = [c for c in _COLUMNS if any(dig(row, c[0]) is not None for row in strategies.values())]
     baseline = summary.get("baseline", "dlora-all")
     table = Table(title=f"{summary.get('scenario', target.name)}: per strategy (savings against {baseline})")
     table.add_column("strategy", no_wrap=True)
     for _, header, _ in columns:
         table.add_column(header, justify="right")
     for name, row in strategies.items():
-        table.add_row(name, *(_format(_dig(row, key), kind) for key, _, kind in columns))
+        table.add_row(name, *(_format(dig(row, key), kind) for key, _, kind in columns))
     Console().print(table)
     console.print(f"results written to [bold]{target}[/] "
                   f"(dashboard: dlora-sim dashboard {target} -o dashboards/{target.name}.html)")
-
-
-def _dig(row: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(row, dict):
-            return None
-        row = row.get(part)  # type: ignore[assignment]
-    return row
 
 
 def _format(value: Any, kind: str) -> str:

@@ -15,9 +15,10 @@ import pyarrow.parquet as pq
 import pyarrow as pa
 
 from dlora_sim.errors import InputError
+from dlora_sim.io import dig
 from dlora_sim.report import costs, fleet, kr, savings, sweep, topology
 from dlora_sim.report.data import (
-    RunData, read_json, completion_times, dig, link_seconds, load_run, strategy_totals, timeline_segments,
+    RunData, read_json, completion_times, link_seconds, load_run, strategy_totals, timeline_segments,
     topology_records,
 )
 from dlora_sim.report.page import Section, write_page

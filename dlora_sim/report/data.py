@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dlora_sim.errors import InputError
+from dlora_sim.io import dig
 
 RUN_FILES = ("summary.json", "scenario.json", "devices.parquet", "timeline.parquet")
 
@@ -83,18 +84,6 @@ def load_run(folder: str | Path) -> RunData:
         raise InputError(f"{folder / 'summary.json'}: strategies: missing or empty")
     return RunData(folder, summary, read_json(folder / "scenario.json"),
                    _read_parquet(folder / "devices.parquet"), _read_parquet(folder / "timeline.parquet"))
-
-
-def dig(obj: Any, dotted: str, default: Any = None) -> Any:
-    """``dig(d, "job.budget")``: nested lookup that returns ``default`` on any missing step."""
-    for part in dotted.split("."):
-        if isinstance(obj, Mapping) and part in obj:
-            obj = obj[part]
-        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
-            obj = obj[int(part)]
-        else:
-            return default
-    return obj
 
 
 def strategy_totals(run: RunData) -> dict[str, dict[str, float]]:
