@@ -52,7 +52,19 @@ run noun-supersense-adapter-all-b2-s0 --task noun-supersense --peft adapter --ad
 run noun-supersense-ia3-all-b3-s0 --task noun-supersense --peft ia3 --budget 3 --arm all \
     --seed 0 --lr 3e-3 "${CLS[@]}"
 
+# Learning-rate check on definition-mc: seed 0 of arm `all` diverged at lr 1e-3 (batch 2), so
+# the four arms are rerun at lr 3e-4 in a subfolder with its own table.
+LR="$OUT/definition-mc-lr3e-4"
+mkdir -p "$LR"
+for seed in 0 1; do
+    for arm in all kr random kill-only; do
+        OUT=$LR run "definition-mc-lora-$arm-b3-s$seed" --task definition-mc --peft lora --rank 8 \
+            --budget 3 --arm "$arm" --seed "$seed" --lr 3e-4 "${MC[@]}"
+    done
+done
+
 echo "$(date -u +%H:%M:%S) all profiles done"
 if [ "$OUT" = profiles ]; then
     $DLORA_SIM profiles table profiles --write profiles/README.md
+    $DLORA_SIM profiles table "$LR" --write "$LR/README.md"
 fi
