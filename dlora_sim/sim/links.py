@@ -51,12 +51,6 @@ class Flow:
         self.version = 0
         self.active = True
 
-    def sent_bytes(self, now: float) -> float:
-        """Bytes put on the wire so far."""
-        if not self.active:
-            return self.size_bytes - self.remaining_bytes
-        return min(self.size_bytes, self.size_bytes - self.remaining_bytes + (now - self.last_t) * self.rate)
-
 
 class _SharedLink:
     __slots__ = ("capacity_bps", "flows", "demand_bps", "level")

@@ -61,10 +61,6 @@ class UpdateQueue:
             self.peak_len = len(self._store.items)
         return event
 
-    def is_applied(self, device: int, step: int) -> bool:
-        """True once the scheduler has applied ``(device, step)``."""
-        return (device, step) in self.applied
-
     def _consume(self):  # type: ignore[no-untyped-def]
         while True:
             device, step = yield self._store.get()
