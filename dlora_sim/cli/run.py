@@ -28,8 +28,8 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("finished_devices", "done", "int"),
     ("bytes_total", "GB moved", "gb"),
     ("money_usd", "GPU $", "money"),
-    ("savings_vs_baseline.steady_step_bytes", "step saved", "pct"),
-    ("savings_vs_baseline.bytes_total", "job saved", "pct"),
+    ("savings_vs_baseline.steady_step_bytes", "step bytes saved", "pct"),
+    ("savings_vs_baseline.bytes_total", "job bytes saved", "pct"),
 )
 
 
@@ -90,7 +90,8 @@ def _print_summary(target: Path, console: Console) -> None:
     strategies: dict[str, dict[str, Any]] = summary.get("strategies", {})
     columns = [c for c in _COLUMNS if any(dig(row, c[0]) is not None for row in strategies.values())]
     baseline = summary.get("baseline", "dlora-all")
-    table = Table(title=f"{summary.get('scenario', target.name)}: per strategy (savings against {baseline})")
+    table = Table(title=f"{summary.get('scenario', target.name)}: per strategy (savings against {baseline})",
+                  caption=f"bytes saved = 1 − bytes / {baseline}'s; step: one steady-state step, job: whole run")
     table.add_column("strategy", no_wrap=True)
     for _, header, _ in columns:
         table.add_column(header, justify="right")

@@ -28,7 +28,7 @@ from dlora_sim.report.style import empty_figure, strategy_label
 RUN_METRICS = (
     savings.Metric("steady_step_bytes", "bytes per steady-state step", "bytes"),
     *savings.DEFAULT_METRICS,
-    savings.Metric("energy_j", "edge energy", "j"),
+    savings.Metric("energy_j", "edge compute energy", "j"),
 )
 
 

@@ -33,7 +33,11 @@ from dlora_sim.io import atomic_directory, atomic_write_bytes, atomic_write_json
 __all__ = ["SimulationResult", "StrategyOutcome", "assemble_result", "write_results", "read_results", "BASELINE"]
 
 BASELINE = "dlora-all"
-#: totals whose saving against the baseline the summary reports (1 - value / baseline)
+#: summary keys whose saving against the paired baseline run goes into each strategy's
+#: ``savings_vs_baseline`` under the same key, as ``1 - value / baseline value`` (0.875 = 87.5% less,
+#: negative = more; None where the baseline's value is 0 or missing). Per training step:
+#: ``steady_step_bytes`` (the paper's per-step communication saving); every other key is a whole-job
+#: (fleet) total or a completion-time percentile.
 SAVING_KEYS = (
     "edge_flops", "energy_j", "radio_energy_j", "device_energy_j", "link_s", "bytes_up", "bytes_down", "bytes_total", "round_trips",
     "cloud_gpu_s", "money_usd", "completion_p50_s", "completion_p95_s", "completion_p99_s",
