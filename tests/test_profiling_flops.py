@@ -8,10 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from dlora_sim.cost.models import (  # noqa: E402
-    base_backward_flops_per_token, base_forward_flops_per_token, get_model,
+from dlora_sim.cost import (  # noqa: E402
+    PeftSpec, base_backward_flops_per_token, base_forward_flops_per_token, get_model, module_table,
 )
-from dlora_sim.cost.peft import PeftSpec, module_table  # noqa: E402
 from dlora_sim.profiling.flops import measure_flops  # noqa: E402
 from dlora_sim.profiling.models import PeftSpecLocal, build_model  # noqa: E402
 
