@@ -6,6 +6,7 @@ works without the ``[profile]`` extra.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +16,10 @@ import typer
 
 from dlora_sim.cli.app import app
 from dlora_sim.errors import InputError
+from dlora_sim.kr import KRConfig
+
+# The KR options default to the controller's own defaults, so the two cannot drift apart.
+_KR_DEFAULTS = {field.name: field.default for field in dataclasses.fields(KRConfig)}
 
 
 @app.command("profile")
@@ -31,12 +36,12 @@ def profile_command(
     alpha: Annotated[float, typer.Option(help="LoRA alpha (scaling alpha/r).")] = 16.0,
     lora_targets: Annotated[str, typer.Option(help="LoRA targets: attention (q,k,v,o) or attention+ffn.")] = "attention",
     adapter_size: Annotated[int, typer.Option(help="Adapter bottleneck width m.")] = 16,
-    window: Annotated[int, typer.Option(help="KR window: training steps between KR rounds.")] = 25,
-    warmup_rounds: Annotated[int, typer.Option(help="KR rounds with every module active.")] = 1,
-    score: Annotated[str, typer.Option(help="KR score: norm-diff or diff-norm.")] = "norm-diff",
-    normalisation: Annotated[str, typer.Option(help="KR score normalisation: none, sqrt-params or relative.")] = "sqrt-params",
-    revival_pressure: Annotated[float, typer.Option(help="KR: growth per round of a killed module's score.")] = 0.25,
-    hysteresis: Annotated[float, typer.Option(help="KR: relative margin a challenger must beat.")] = 0.1,
+    window: Annotated[int, typer.Option(help="KR window: training steps between KR rounds.")] = _KR_DEFAULTS["window_steps"],
+    warmup_rounds: Annotated[int, typer.Option(help="KR rounds with every module active.")] = _KR_DEFAULTS["warmup_rounds"],
+    score: Annotated[str, typer.Option(help="KR score: norm-diff or diff-norm.")] = _KR_DEFAULTS["score"],
+    normalisation: Annotated[str, typer.Option(help="KR score normalisation: none, sqrt-params or relative.")] = _KR_DEFAULTS["normalisation"],
+    revival_pressure: Annotated[float, typer.Option(help="KR: growth per round of a killed module's score.")] = _KR_DEFAULTS["revival_pressure"],
+    hysteresis: Annotated[float, typer.Option(help="KR: relative margin a challenger must beat.")] = _KR_DEFAULTS["hysteresis"],
     lr: Annotated[float, typer.Option(help="AdamW learning rate (constant).")] = 1e-3,
     batch: Annotated[int, typer.Option(help="Examples per step (multiple-choice: questions of 4 rows).")] = 16,
     max_len: Annotated[int, typer.Option(help="Token cap per row (dynamic padding).")] = 48,
@@ -51,8 +56,6 @@ def profile_command(
     if threads <= 0:
         raise InputError(f"--threads must be positive, got {threads}")
     try:
-        from dlora_sim.kr import KRConfig
-
         kr = KRConfig(budget=budget, arm=arm, window_steps=window, warmup_rounds=warmup_rounds,
                       hysteresis=hysteresis, score=score, normalisation=normalisation,
                       revival_pressure=revival_pressure, seed=seed)
