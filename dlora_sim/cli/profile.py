@@ -16,7 +16,7 @@ import typer
 
 from dlora_sim.cli.app import app
 from dlora_sim.errors import InputError
-from dlora_sim.kr import KRConfig
+from dlora_sim.kr import CALIBRATIONS, NORMALISATIONS, PROBE_MODES, SCORES, KRConfig
 
 # The KR options default to the controller's own defaults, so the two cannot drift apart.
 _KR_DEFAULTS = {field.name: field.default for field in dataclasses.fields(KRConfig)}
@@ -38,8 +38,12 @@ def profile_command(
     adapter_size: Annotated[int, typer.Option(help="Adapter bottleneck width m.")] = 16,
     window: Annotated[int, typer.Option(help="KR window: training steps between KR rounds.")] = _KR_DEFAULTS["window_steps"],
     warmup_rounds: Annotated[int, typer.Option(help="KR rounds with every module active.")] = _KR_DEFAULTS["warmup_rounds"],
-    score: Annotated[str, typer.Option(help="KR score: norm-diff or diff-norm.")] = _KR_DEFAULTS["score"],
-    normalisation: Annotated[str, typer.Option(help="KR score normalisation: none, sqrt-params or relative.")] = _KR_DEFAULTS["normalisation"],
+    score: Annotated[str, typer.Option(help=f"KR score: {', '.join(SCORES)}.")] = _KR_DEFAULTS["score"],
+    normalisation: Annotated[str, typer.Option(help=f"KR score normalisation: {', '.join(NORMALISATIONS)}.")] = _KR_DEFAULTS["normalisation"],
+    ema: Annotated[float, typer.Option(help="KR: smoothing of scores across rounds (0 = none).")] = _KR_DEFAULTS["ema"],
+    probe: Annotated[str, typer.Option(help=f"KR: which modules a probe batch scores: {', '.join(PROBE_MODES)}.")] = _KR_DEFAULTS["probe"],
+    probe_calibration: Annotated[str, typer.Option(help=f"KR: how probe changes are put on the norm-change scale: {', '.join(CALIBRATIONS)}.")] = _KR_DEFAULTS["probe_calibration"],
+    kill_keep_fraction: Annotated[float, typer.Option(help="Arm kill-only: fraction of active modules kept each round until B remain.")] = _KR_DEFAULTS["kill_keep_fraction"],
     revival_pressure: Annotated[float, typer.Option(help="KR: growth per round of a killed module's score.")] = _KR_DEFAULTS["revival_pressure"],
     hysteresis: Annotated[float, typer.Option(help="KR: relative margin a challenger must beat.")] = _KR_DEFAULTS["hysteresis"],
     lr: Annotated[float, typer.Option(help="AdamW learning rate (constant).")] = 1e-3,
@@ -58,7 +62,9 @@ def profile_command(
     try:
         kr = KRConfig(budget=budget, arm=arm, window_steps=window, warmup_rounds=warmup_rounds,
                       hysteresis=hysteresis, score=score, normalisation=normalisation,
-                      revival_pressure=revival_pressure, seed=seed)
+                      revival_pressure=revival_pressure, ema=ema, probe=probe,
+                      probe_calibration=probe_calibration, kill_keep_fraction=kill_keep_fraction,
+                      seed=seed)
     except ValueError as error:
         raise InputError(f"KR option: {error}") from None
     try:
