@@ -64,11 +64,13 @@ for seed in 0 1; do
 done
 
 # How the budget matters (the paper's open question): KR and random-B at B = 1, 6, 12 of 24 on
-# noun-supersense, seed 0. Their budget sweep dashboards pick these up by budget fraction B/N.
-for budget in 1 6 12; do
-    for arm in kr random; do
-        run "noun-supersense-lora-$arm-b$budget-s0" --task noun-supersense --peft lora --rank 8 \
-            --budget "$budget" --arm "$arm" --seed 0 "${CLS[@]}"
+# noun-supersense, seeds 0 and 1. Budget sweep dashboards pick these up by budget fraction B/N.
+for seed in 0 1; do
+    for budget in 1 6 12; do
+        for arm in kr random; do
+            run "noun-supersense-lora-$arm-b$budget-s$seed" --task noun-supersense --peft lora \
+                --rank 8 --budget "$budget" --arm "$arm" --seed "$seed" "${CLS[@]}"
+        done
     done
 done
 
