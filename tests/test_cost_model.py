@@ -24,12 +24,16 @@ PAPER = JobSpec(model="llama-7b", peft=PeftSpec("lora", rank=8, targets=("q", "k
 
 
 def test_paper_headline_ratios():
-    """LLaMA-7B, LoRA r=8 q,k,v,o, B=16, offload: 0.875 per step; job below it; edge FLOPs 0.78-0.88."""
+    """LLaMA-7B, LoRA r=8 q,k,v,o, B=16, offload: 0.875 per step; the job saves less, because every
+    module trains for two KR windows (100 of 1000 steps) before the first cut, and probes cost;
+    without warm-up the job's edge-FLOP saving comes within reach of the paper's 82%."""
     h = {k: float(v) for k, v in CostModel(PAPER).evaluate().headline.items()}
     assert h["comm_bytes_reduction"] == pytest.approx(0.875, abs=0.001)
     assert h["step_total_bytes_reduction"] < h["comm_bytes_reduction"]
     assert h["job_comm_bytes_reduction"] < h["step_total_bytes_reduction"]
-    assert 0.78 <= h["edge_flops_reduction"] <= 0.88
+    assert 0.70 <= h["edge_flops_reduction"] < h["step_edge_flops_reduction"]
+    early = CostModel(dataclasses.replace(PAPER, kr_warmup_rounds=0)).evaluate().headline
+    assert h["edge_flops_reduction"] < float(early["edge_flops_reduction"]) <= 0.82
 
 
 @pytest.mark.parametrize("variant", [

@@ -25,7 +25,7 @@ def jobs(draw):
     return dataclasses.replace(
         job, budget=draw(st.integers(1, n)), batch=draw(st.integers(1, 16)), seq_len=seq,
         steps=draw(st.integers(1, 3000)), kr_interval_steps=draw(st.integers(1, 200)),
-        kr_warmup_rounds=draw(st.integers(0, 3)), kr_churn_per_round=draw(st.floats(0, 4)),
+        kr_warmup_rounds=draw(st.integers(0, 3)), kr_churn=draw(st.floats(0, 4)),
         loss_tokens_per_sample=draw(st.integers(1, seq)),
         killed_policy=draw(st.sampled_from(["offload", "edge-forward"])),
         head_placement=draw(st.sampled_from(["edge", "cloud"])),

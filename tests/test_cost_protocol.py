@@ -11,7 +11,10 @@ from dlora_sim.cost import (
     PeftSpec,
     StepCost,
     job_totals,
-    kr_round_cost,
+    kr_round_exchanges,
+    kr_schedule,
+    offloaded_module_bytes,
+    probe_exchanges,
     step_cost,
     step_exchanges,
 )
@@ -81,8 +84,8 @@ def test_edge_forward_keeps_killed_forward_traffic():
     kr = step_cost(job, "dlora-kr")
     assert kr.round_trips == 2 + 128 + 16
     assert kr.module_bytes == job.tokens * 2 * (128 + 16) * 4096 * 2
-    assert kr_round_cost(job).kill_upload_bytes == 0
-    assert kr_round_cost(PAPER).kill_upload_bytes == 65536 * 2
+    assert offloaded_module_bytes(job) == 0
+    assert offloaded_module_bytes(PAPER) == 65536 * 2
 
 
 def test_offload_moves_killed_work_to_the_cloud():
@@ -107,13 +110,26 @@ def test_active_mask_gives_table_order_exchanges():
 
 def test_probe_moves_every_module_and_skips_the_optimizer():
     """KR's probe is a forward+backward through all 128 modules (killed ones too) without update."""
-    kr = kr_round_cost(PAPER)
+    probe = StepCost.of(probe_exchanges(PAPER))
     all_ = step_cost(PAPER, "dlora-all")
-    assert kr.probe.module_bytes == all_.module_bytes
-    assert kr.probe.round_trips == all_.round_trips
-    assert kr.probe.edge_flops == pytest.approx(all_.edge_flops - PAPER.optimizer_flops_per_param * 128 * 65536)
-    assert kr.first_kills == 112
-    assert kr_round_cost(PAPER, "dlora-random").churn_kills == pytest.approx(16 * (1 - 16 / 128))
+    assert probe.module_bytes == all_.module_bytes
+    assert probe.round_trips == all_.round_trips
+    assert probe.edge_flops == pytest.approx(all_.edge_flops - PAPER.optimizer_flops_per_param * 128 * 65536)
+
+
+def test_a_kr_round_prices_its_probe_norms_and_kill_uploads():
+    """The cut round kills 112 modules: one round trip carrying their weights, and the norms of all
+    128; a later round probes (a full all-modules exchange) and computes 16 + 128 norms."""
+    rounds = kr_schedule(PAPER, "dlora-kr").rounds
+    cut, later = rounds[1], rounds[2]
+    assert (cut.kills, cut.probe, later.probe) == (112, False, True)
+    cut_cost = StepCost.of(kr_round_exchanges(PAPER, cut))
+    assert cut_cost.bytes_up == 112 * 65536 * 2 and cut_cost.round_trips == 1
+    assert cut_cost.edge_flops == 2 * 65536 * 128
+    later_cost = StepCost.of(kr_round_exchanges(PAPER, later))
+    probe = StepCost.of(probe_exchanges(PAPER))
+    assert later_cost.bytes_total == pytest.approx(probe.bytes_total + later.kills * 65536 * 2)
+    assert later_cost.edge_flops == pytest.approx(probe.edge_flops + 2 * 65536 * (16 + 128))
 
 
 def test_job_kr_costs_lower_the_job_reduction():
@@ -123,7 +139,7 @@ def test_job_kr_costs_lower_the_job_reduction():
     assert kr["kr_bytes"] > 0 and kr["kr_edge_flops"] > 0
     job_red = 1 - (kr["bytes_up"] + kr["bytes_down"]) / (all_["bytes_up"] + all_["bytes_down"])
     assert job_red < 0.875
-    steady = dataclasses.replace(PAPER, kr_warmup_rounds=0, kr_churn_per_round=0, probe_batch=None)
+    steady = dataclasses.replace(PAPER, kr_warmup_rounds=0, kr_churn=0, probe_batch=None)
     assert job_totals(steady, "dlora-kr")["kr_bytes"] > 0  # probes remain
 
 

@@ -8,7 +8,6 @@ import simpy
 
 from dlora_sim.sim.availability import complement, offline_intervals, online_fraction
 from dlora_sim.sim.cloud import GpuPool
-from dlora_sim.sim.kr_schedule import profile_schedule, random_schedule
 from dlora_sim.sim.links import FlowNetwork
 from dlora_sim.sim.queue import UpdateQueue
 from dlora_sim.sim.rng import stream
@@ -93,13 +92,30 @@ def test_queue_applies_a_resent_message_once(env):
     """At-least-once delivery: the same (device, step) posted twice is applied once, acked twice."""
     queue = UpdateQueue(env, capacity=2)
     acks = []
-    queue.register(7, acks.append)
+    queue.register(7, lambda step, attempt: acks.append(step))
     queue.put(7, 0)
     queue.put(7, 0)
     queue.put(7, 1)
     env.run()
-    assert queue.applied[(7, 0)] == 1 and queue.applied[(7, 1)] == 1
+    assert queue.applied == {(7, 0): 1, (7, 1): 1}
     assert queue.duplicates == 1 and acks == [0, 0, 1]
+
+
+def test_queue_keeps_only_the_attempt_the_device_kept(env):
+    """After a rollback to step 1 the device redoes step 1 as attempt 2: the scheduler forgets
+    attempt 1, applies attempt 2, and ignores a late copy of attempt 1."""
+    queue = UpdateQueue(env, capacity=4)
+    queue.register(3, lambda step, attempt: None)
+    queue.put(3, 0)
+    queue.put(3, 1)
+    env.run()
+    queue.discard(3, from_step=1)
+    assert queue.applied == {(3, 0): 1}
+    queue.put(3, 1, attempt=2)
+    queue.put(3, 1, attempt=1)
+    env.run()
+    assert queue.applied == {(3, 0): 1, (3, 1): 2}
+    assert queue.stale == 1
 
 
 def test_a_full_queue_makes_the_sender_wait(env):
@@ -137,22 +153,3 @@ def test_trace_online_intervals_become_offline_gaps():
     assert complement([(10.0, 20.0), (30.0, 40.0)], 100.0) == [(0.0, 10.0), (20.0, 30.0), (40.0, float("inf"))]
 
 
-def test_profile_schedule_keeps_the_active_fraction_and_churn_fraction():
-    """A 24-module profile that cut to 3 and then swapped 1 of 3 per round becomes, for 128
-    modules with B = 16, a cut to 16 (112 kills) and then 16/3 swaps per round on average."""
-    rows = [list(range(24)), [0, 1, 2], [0, 1, 3], [0, 1, 4], [0, 1, 5], [0, 1, 6], [0, 1, 7]]
-    steps = [10, 20, 30, 40, 50, 60, 70]
-    schedule = profile_schedule(rows, steps, 70, 24, 3, 128, 16, total_steps=70, interval_steps=10)
-    assert [r.n_active for r in schedule] == [128] + [16] * 5
-    assert schedule[1].kills == 112 and schedule[1].revives == 0
-    churn = [r.kills for r in schedule[2:]]
-    assert sum(churn) == int(np.floor(4 * 16 / 3 + 1e-9))
-    assert all(r.kills == r.revives for r in schedule[2:])
-
-
-def test_random_schedule_keeps_exactly_b_after_warmup():
-    """dlora-random: all modules during warm-up, then exactly B, re-drawn with churn."""
-    schedule = random_schedule(24, 3, warmup_rounds=1, total_steps=100, interval_steps=10, seed=5)
-    assert schedule[0].n_active == 24
-    assert all(r.n_active == 3 for r in schedule[1:])
-    assert sum(r.kills for r in schedule[2:]) > 0

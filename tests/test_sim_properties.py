@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _sim_scenarios import small
-from dlora_sim.sim.engine import build_devices, kr_schedules, run_strategy
+from dlora_sim.cost import kr_schedule
+from dlora_sim.sim.engine import build_devices, run_strategy
 from dlora_sim.sim.work import step_work
 
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -42,15 +43,19 @@ def _run(overrides, strategy, devices=None):
 @given(scenarios, strategy_names)
 def test_every_step_is_applied_exactly_once(overrides, strategy):
     """Whatever the outages, the scheduler applies each (device, step) once, duplicates from
-    re-sent notes are dropped, and a finished device's state holds each step exactly once."""
+    re-sent notes are dropped, a finished device's state holds each step exactly once, and it
+    applied exactly the KR rounds of the job's schedule (a retry or a redo never adds one)."""
     scenario, devices, outcome = _run(overrides, strategy)
-    assert all(count == 1 for count in outcome.queue_applied.values())
     total = scenario.job.total_steps
+    counts = kr_schedule(scenario.job.to_job_spec(), strategy).counts()
     for device, stats in zip(devices, outcome.stats):
         assert stats.applied_steps == list(range(stats.steps_done))
+        applied = sorted(s for d, s in outcome.queue_applied if d == device.index)
+        assert applied == sorted(set(applied)) and len(applied) <= stats.steps_done
         if stats.completion_s is not None:
-            assert stats.steps_done == total
-            assert all((device.index, s) in outcome.queue_applied for s in range(total))
+            assert stats.steps_done == total and applied == list(range(total))
+            assert (stats.kr_rounds, stats.kr_probes, stats.kills, stats.revives) == (
+                counts.rounds, counts.probes, counts.kills, counts.revives)
 
 
 @SETTINGS
@@ -72,15 +77,13 @@ def test_no_device_finishes_before_its_compute_and_transfers_allow(overrides, st
     scenario, devices, outcome = _run(overrides, strategy)
     spec = scenario.job.to_job_spec()
     gpu_flops = scenario.cloud.gpu_spec.flops_per_s
-    schedules = kr_schedules(scenario, strategy, devices)
-    n_modules = scenario.job.module_count
-    for device, stats, schedule in zip(devices, outcome.stats, schedules):
+    schedule = kr_schedule(spec, strategy)
+    for device, stats in zip(devices, outcome.stats):
         if stats.completion_s is None:
             continue
         bound = 0.0
         for step in range(scenario.job.total_steps):
-            before = [r for r in schedule if r.after_step < step]
-            n_active = before[-1].n_active if before else n_modules
+            n_active = schedule.n_active(step)
             w = step_work(spec, strategy, None if strategy in ("dlora-all", "cloud-only") else n_active).total
             bound += (w.edge_flops / device.flops_per_s + w.up_bytes / device.up_bytes_per_s
                       + w.down_bytes / device.down_bytes_per_s + w.round_trips * device.rtt_s
@@ -105,5 +108,6 @@ def test_disconnecting_at_any_moment_loses_no_committed_update(at, outage_s, int
     assert stats.disconnections == 1
     assert stats.redone_steps < interval
     assert stats.completion_s is not None and stats.applied_steps == list(range(12))
-    assert all(count == 1 for count in outcome.queue_applied.values())
+    assert sorted(outcome.queue_applied) == [(devices[0].index, s) for s in range(12)]
+    assert stats.kr_rounds == len(kr_schedule(scenario.job.to_job_spec(), strategy).rounds)
     assert stats.completion_s >= clean.stats[0].completion_s

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -31,6 +32,9 @@ from dlora_sim.cost import (
     get_model,
 )
 from dlora_sim.cost.model import COUNT_METRICS, PRICED_METRICS, REDUCTION_METRICS
+from dlora_sim.errors import InputError
+from dlora_sim.kr import profile_churn
+from dlora_sim.profile import load_profile
 
 HEADLINE_NOTES = {
     "comm_bytes_reduction": "one steady-state step, per-module (PEFT) exchange bytes: the traffic KR controls",
@@ -103,7 +107,11 @@ def cost(
     ] = "activations",
     kr_interval: Annotated[int, typer.Option(help="Steps between KR rounds.")] = 50,
     kr_warmup_rounds: Annotated[int, typer.Option(help="KR windows with every module active first.")] = 1,
-    kr_churn: Annotated[float, typer.Option(help="Modules killed (and revived) per later KR round.")] = 1.0,
+    kr_churn: Annotated[float | None, typer.Option(
+        help="Modules swapped after the first KR cut over the whole job, in units of B (default 1.0, "
+             "or measured in --profile).")] = None,
+    profile: Annotated[Path | None, typer.Option(
+        help="A profile whose recorded KR history gives the churn (instead of --kr-churn).")] = None,
     probe_batch: Annotated[int | None, typer.Option(help="Samples in KR's probe batch (default: --batch).")] = None,
     loss_tokens: Annotated[int, typer.Option(
         help="Tokens per sample that go through the head and loss (1: classification/multiple choice).")] = 1,
@@ -116,7 +124,7 @@ def cost(
     job = JobSpec(model=model, peft=spec, batch=batch, seq_len=seq_len, steps=steps, budget=budget,
                   dtype_bytes=dtype_bytes, killed_policy=killed_policy, head_placement=head,
                   exchange=exchange, kr_interval_steps=kr_interval, kr_warmup_rounds=kr_warmup_rounds,
-                  kr_churn_per_round=kr_churn, probe_batch=probe_batch, loss_tokens_per_sample=loss_tokens,
+                  kr_churn=_churn(kr_churn, profile), probe_batch=probe_batch, loss_tokens_per_sample=loss_tokens,
                   samples_per_epoch=samples_per_epoch)
     table = CostModel(job, device=device, link=link, gpu=gpu).evaluate()
     report = _report(job, table, device, link, gpu)
@@ -124,6 +132,19 @@ def cost(
         typer.echo(json.dumps(report, indent=2, sort_keys=True, allow_nan=False))
     else:
         _print_table(report)
+
+
+def _churn(kr_churn: float | None, profile: Path | None) -> float:
+    """KR's churn over the job: given, measured in a profile, or the default of one budget."""
+    if profile is None:
+        return 1.0 if kr_churn is None else kr_churn
+    if kr_churn is not None:
+        raise InputError("--kr-churn and --profile both set the churn; give one")
+    try:
+        recorded = load_profile(profile)
+    except ValueError as error:
+        raise InputError(f"{profile}: {error}") from None
+    return profile_churn([list(row) for row in recorded.traces.active], recorded.setup.budget)
 
 
 def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, Any]:
@@ -148,7 +169,7 @@ def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, 
         "batch": job.batch, "seq_len": job.seq_len, "steps": job.steps, "steps_per_epoch": job.steps_per_epoch,
         "killed_policy": job.killed_policy, "head_placement": job.head_placement, "exchange": job.exchange,
         "kr_interval_steps": job.kr_interval_steps, "kr_warmup_rounds": job.kr_warmup_rounds,
-        "kr_churn_per_round": job.kr_churn_per_round, "probe_batch": job.probe_samples,
+        "kr_churn": job.kr_churn, "probe_batch": job.probe_samples,
         "loss_tokens_per_sample": job.loss_tokens_per_sample, "dtype_bytes": job.dtype_bytes,
         "device": device, "link": link, "gpu": gpu, "baseline": BASELINE,
     }

@@ -28,6 +28,7 @@ from dlora_sim.cost.job import (
     STRATEGIES,
     JobSpec,
     check_strategy,
+    kr_schedule,
 )
 from dlora_sim.cost.model import CostModel, CostTable, grid
 from dlora_sim.cost.models import (
@@ -41,21 +42,22 @@ from dlora_sim.cost.models import (
 from dlora_sim.cost.peft import PEFT_METHODS, ModuleTable, PeftSpec, allowed_targets, module_table
 from dlora_sim.cost.protocol import (
     Exchange,
-    KRRoundCost,
     StepCost,
-    kr_round_cost,
+    kr_round_exchanges,
+    offloaded_module_bytes,
+    probe_exchanges,
     step_cost,
     step_exchanges,
 )
-from dlora_sim.cost.totals import job_totals, kr_schedule, priced
+from dlora_sim.cost.totals import job_totals, priced
 
 __all__ = [
     "BASELINE", "DEVICES", "DLORA_STRATEGIES", "EXCHANGES", "GPUS", "HEAD_PLACEMENTS",
     "KILLED_POLICIES", "LINKS", "MODELS", "PEFT_METHODS", "STRATEGIES",
-    "CloudGPU", "CostModel", "CostTable", "EdgeDevice", "Exchange", "JobSpec", "KRRoundCost", "Link",
+    "CloudGPU", "CostModel", "CostTable", "EdgeDevice", "Exchange", "JobSpec", "Link",
     "ModelShape", "ModuleTable", "PeftSpec", "StepCost",
     "allowed_targets", "base_backward_flops_per_token", "base_forward_flops_per_token",
     "check_strategy", "get_device", "get_gpu", "get_link", "get_model", "grid",
-    "head_flops_per_loss_token", "job_totals", "kr_round_cost", "kr_schedule", "module_table",
-    "priced", "step_cost", "step_exchanges",
+    "head_flops_per_loss_token", "job_totals", "kr_round_exchanges", "kr_schedule", "module_table", "offloaded_module_bytes",
+    "priced", "probe_exchanges", "step_cost", "step_exchanges",
 ]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from dlora_sim.cost.models import ModelShape, get_model
 from dlora_sim.cost.peft import ModuleTable, PeftSpec, module_table
 from dlora_sim.errors import InputError
+from dlora_sim.kr import KRConfig, KRSchedule, job_schedule
 
 STRATEGIES = ("cloud-only", "edge-only", "dlora-all", "dlora-kr", "dlora-random")
 DLORA_STRATEGIES = ("dlora-all", "dlora-kr", "dlora-random")
@@ -52,8 +53,9 @@ class JobSpec:
             active modules' weights each step and gets their gradients back).
         kr_interval_steps: steps between KR rounds (the KR window).
         kr_warmup_rounds: KR windows with every module active before the first kill.
-        kr_churn_per_round: modules killed (and as many revived) per KR round after the first
-            decision; take it from a profile's active-set history. Capped at min(B, N - B).
+        kr_churn: modules swapped (killed and as many revived) over the whole job after the first
+            cut, in units of the budget (1.0 = B swaps in all); take it from a profile's
+            active-set history (:func:`dlora_sim.kr.profile_churn`). See :func:`kr_schedule`.
         probe_batch: samples in KR's probe batch (None -> ``batch``).
         loss_tokens_per_sample: tokens per sample that carry a loss and go through the head.
             1 for classification / multiple choice (the answer position), ``seq_len`` for
@@ -77,7 +79,7 @@ class JobSpec:
     exchange: str = "activations"
     kr_interval_steps: int = 50
     kr_warmup_rounds: int = 1
-    kr_churn_per_round: float = 1.0
+    kr_churn: float = 1.0
     probe_batch: int | None = None
     loss_tokens_per_sample: int = 1
     head_out_dim: int | None = None
@@ -109,8 +111,8 @@ class JobSpec:
         if not 1 <= self.budget <= n:
             raise InputError(f"budget {self.budget} is out of range; allowed: 1..{n} "
                              f"(the {self.shape.name} {self.peft.method} module count)")
-        if self.kr_churn_per_round < 0:
-            raise InputError(f"kr_churn_per_round must be >= 0, got {self.kr_churn_per_round}")
+        if not (math.isfinite(self.kr_churn) and self.kr_churn >= 0):
+            raise InputError(f"kr_churn must be a finite number >= 0, got {self.kr_churn}")
 
     @property
     def shape(self) -> ModelShape:
@@ -137,3 +139,28 @@ class JobSpec:
         if self.samples_per_epoch is None:
             return self.steps
         return math.ceil(self.samples_per_epoch / self.batch)
+
+
+#: the KR arm each strategy runs; strategies not listed have no KR rounds
+KR_ARMS = {"dlora-kr": "kr", "dlora-random": "random"}
+
+
+def kr_schedule(job: JobSpec, strategy: str) -> KRSchedule:
+    """The job's KR rounds under ``strategy``: the one schedule that every part prices and replays.
+
+    ``dlora-kr`` runs the controller's ``kr`` rules (probe ``all``, score ``norm-diff``) with the
+    job's window (``kr_interval_steps``), warm-up and churn; ``dlora-random`` re-draws B every
+    round after the same warm-up. Other strategies have no rounds.
+    """
+    return _kr_schedule(job, check_strategy(strategy))
+
+
+@lru_cache(maxsize=1024)
+def _kr_schedule(job: JobSpec, strategy: str) -> KRSchedule:
+    n_modules = job.table.n_modules
+    arm = KR_ARMS.get(strategy)
+    if arm is None:
+        return KRSchedule(n_modules, job.budget, job.steps, ())
+    config = KRConfig(budget=job.budget, arm=arm, window_steps=job.kr_interval_steps,  # type: ignore[arg-type]
+                      warmup_rounds=job.kr_warmup_rounds)
+    return job_schedule(config, n_modules, job.steps, churn=job.kr_churn if arm == "kr" else 0.0)

@@ -17,16 +17,18 @@ from types import SimpleNamespace
 import numpy as np
 
 from dlora_sim.cost.hardware import DEVICES, GPUS, LINKS
-from dlora_sim.cost.job import BASELINE, STRATEGIES, JobSpec, check_strategy
+from dlora_sim.cost.job import BASELINE, STRATEGIES, JobSpec, check_strategy, kr_schedule
 from dlora_sim.cost.models import base_backward_flops_per_token, base_forward_flops_per_token
 from dlora_sim.cost.peft import module_table
 from dlora_sim.cost.totals import OPTIMIZER_STATE_BYTES_PER_PARAM
 from dlora_sim.errors import InputError
 
 NUMERIC_FIELDS = ("budget", "batch", "seq_len", "steps", "size", "kr_interval_steps", "kr_warmup_rounds",
-                  "kr_churn_per_round", "loss_tokens_per_sample", "dtype_bytes", "probe_batch")
+                  "kr_churn", "loss_tokens_per_sample", "dtype_bytes", "probe_batch")
 NAME_FIELDS = {"device": DEVICES, "link": LINKS, "gpu": GPUS}
 LEVELS = ("step", "epoch", "job")
+# the fields a job's KR schedule depends on
+_SCHEDULE_FIELDS = ("budget", "steps", "kr_interval_steps", "kr_warmup_rounds", "kr_churn")
 COUNT_METRICS = ("edge_flops", "cloud_flops", "bytes_up", "bytes_down", "bytes_total", "round_trips",
                  "module_bytes")
 PRICED_METRICS = ("edge_s", "energy_j", "radio_energy_j", "device_energy_j", "link_s", "cloud_gpu_s", "usd",
@@ -136,8 +138,11 @@ class CostModel:
             raise InputError(f"unknown grid field {sorted(unknown)[0]!r}; allowed: {allowed}")
         defaults = {f: getattr(job, f, None) for f in NUMERIC_FIELDS}
         defaults["size"] = job.peft.size
-        defaults["probe_batch"] = job.probe_samples
-        arrays = {f: np.asarray(params.get(f, defaults[f])) for f in NUMERIC_FIELDS}
+        # an unset probe batch follows the batch, point by point, as in JobSpec.probe_samples
+        defaults["probe_batch"] = job.probe_batch
+        arrays = {f: np.asarray(params.get(f, defaults[f])) for f in NUMERIC_FIELDS if f != "probe_batch"}
+        arrays["probe_batch"] = np.asarray(params["probe_batch"] if "probe_batch" in params else
+                                           (arrays["batch"] if job.probe_batch is None else job.probe_batch))
         for key, catalog in NAME_FIELDS.items():
             names = np.asarray(params.get(key, self.defaults[key]))
             bad = [n for n in np.unique(names).tolist() if n not in catalog]
@@ -184,8 +189,8 @@ class CostModel:
             raise InputError(f"budget {bad:g} is out of range; allowed: 1..{n}")
         if np.any((ctx.loss_tokens_per_sample < 1) | (ctx.loss_tokens_per_sample > ctx.seq_len)):
             raise InputError("loss_tokens_per_sample must be in 1..seq_len")
-        if np.any(ctx.kr_churn_per_round < 0):
-            raise InputError("kr_churn_per_round must be >= 0")
+        if np.any(~np.isfinite(ctx.kr_churn) | (ctx.kr_churn < 0)):
+            raise InputError("kr_churn must be a finite number >= 0")
 
     def _module_means(self, ctx: SimpleNamespace) -> None:
         """Per-point mean module numbers; one module table per distinct PEFT size, not per point."""
@@ -290,32 +295,25 @@ class CostModel:
                 kr_bytes = kr_edge = warm_bytes = warm_edge = zero
             else:
                 step = self._dlora_step(c, c.budget, c.batch, True)
-                warm = np.minimum(c.steps, c.kr_warmup_rounds * c.kr_interval_steps)
-                steady = c.steps - warm
-                later = np.maximum(0.0, np.ceil(steady / c.kr_interval_steps) - 1)
-                decisions = np.where(steady > 0, 1.0 + later, 0.0)
-                total = {m: warm * full[m] + steady * step[m] for m in metrics}
+                counts = self._schedule_counts(c, strategy)
+                # a step is affine in its active count, so the job's steps cost S steps at the mean
+                trained = self._dlora_step(c, counts["active_steps"] / c.steps, c.batch, True)
+                total = {m: c.steps * trained[m] for m in metrics}
+                probe = self._dlora_step(c, c.n, c.probe_batch, False)
                 upload = c.m_params * c.dtype_bytes if job.killed_policy == "offload" else zero
-                first = np.where(decisions > 0, c.n - c.budget, 0.0)
-                if strategy == "dlora-kr":
-                    probe = self._dlora_step(c, c.n, c.probe_batch, False)
-                    churn = np.minimum(c.kr_churn_per_round, np.minimum(c.budget, c.n - c.budget))
-                    norm = 4.0 * c.sum_params
-                else:
-                    probe = {m: zero for m in metrics}
-                    churn, norm = c.budget * (1.0 - c.budget / c.n), zero
-                kills = first + later * churn
-                kr_up = kills * upload + later * probe["bytes_up"]
-                kr_down = later * probe["bytes_down"]
-                kr_edge = later * probe["edge_flops"] + decisions * norm
+                kr_up = counts["kills"] * upload + counts["probes"] * probe["bytes_up"]
+                kr_down = counts["probes"] * probe["bytes_down"]
+                kr_edge = counts["probes"] * probe["edge_flops"] + counts["norm_evals"] * 2.0 * c.m_params
                 total["edge_flops"] = total["edge_flops"] + kr_edge
-                total["cloud_flops"] = total["cloud_flops"] + later * probe["cloud_flops"]
+                total["cloud_flops"] = total["cloud_flops"] + counts["probes"] * probe["cloud_flops"]
                 total["bytes_up"] = total["bytes_up"] + kr_up
                 total["bytes_down"] = total["bytes_down"] + kr_down
-                total["round_trips"] = total["round_trips"] + decisions + later * probe["round_trips"]
+                total["module_bytes"] = total["module_bytes"] + counts["probes"] * probe["module_bytes"]
+                total["round_trips"] = (total["round_trips"] + counts["commands"]
+                                        + counts["probes"] * probe["round_trips"])
                 kr_bytes = kr_up + kr_down
-                warm_bytes = warm * (full["bytes_up"] + full["bytes_down"] - step["bytes_up"] - step["bytes_down"])
-                warm_edge = warm * (full["edge_flops"] - step["edge_flops"])
+                warm_bytes = c.steps * (trained["bytes_up"] + trained["bytes_down"] - step["bytes_up"] - step["bytes_down"])
+                warm_edge = c.steps * (trained["edge_flops"] - step["edge_flops"])
             setup = (s.vocab * s.d_model + (head_dim * s.d_model if job.head_placement == "edge" else 0)) \
                 * c.dtype_bytes
             weights = setup + trainable
@@ -328,6 +326,22 @@ class CostModel:
         total["setup_bytes_down"] = setup + zero
         total["edge_weight_bytes"] = weights + zero
         return {m: step[m] + zero for m in metrics}, total
+
+    def _schedule_counts(self, c: SimpleNamespace, strategy: str) -> dict[str, np.ndarray]:
+        """The sums of each point's KR schedule (``cost.kr_schedule``), one schedule per distinct
+        (budget, steps, interval, warm-up, churn), gathered back onto the grid."""
+        keys = np.stack([np.ravel(getattr(c, f)) for f in _SCHEDULE_FIELDS], axis=1)
+        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        rows = []
+        for point in uniq:
+            fields = dict(zip(_SCHEDULE_FIELDS, point.tolist()))
+            job = dataclasses.replace(self.job, budget=int(fields["budget"]), steps=int(fields["steps"]),
+                                      kr_interval_steps=int(fields["kr_interval_steps"]),
+                                      kr_warmup_rounds=int(fields["kr_warmup_rounds"]),
+                                      kr_churn=float(fields["kr_churn"]))
+            rows.append(dataclasses.asdict(kr_schedule(job, strategy).counts()))
+        return {k: np.asarray([r[k] for r in rows], dtype=np.float64)[inverse.ravel()].reshape(c.shape)
+                for k in rows[0]}
 
     @staticmethod
     def _priced(c: SimpleNamespace, t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlora_sim.cost.job import JobSpec, check_strategy
+from dlora_sim.kr import KRRound
 from dlora_sim.cost.models import (
     base_backward_flops_per_token,
     base_forward_flops_per_token,
@@ -222,47 +223,32 @@ def step_cost(job: JobSpec, strategy: str, n_active: int | None = None,
     return StepCost.of(step_exchanges(job, strategy, n_active, active))
 
 
-@dataclass(frozen=True)
-class KRRoundCost:
-    """What one KR round costs on top of the training steps (DESIGN.md §4).
+def probe_exchanges(job: JobSpec) -> list[Exchange]:
+    """KR's probe batch: forward + backward through *all* modules, killed ones included, with no
+    optimizer step, on ``job.probe_samples`` samples (its bytes move the killed modules'
+    activations too)."""
+    act, _ = _modules(job, "dlora-all", None, None)
+    return _dlora_exchanges(job, act, [], job.probe_samples, optimizer=False)
 
-    Attributes:
-        probe: the probe batch: forward + backward through *all* modules, killed ones included,
-            with no optimizer step (its bytes move the killed modules' activations too).
-        probe_exchanges: the probe as round trips.
-        norm_edge_flops: L2 norms of every module's weights and of its probe gradient
-            (2 FLOPs per value each: square and add).
-        kill_upload_bytes: weights uploaded per killed module under ``offload`` (0 otherwise).
-        first_kills: modules killed at the first decision, after warm-up (N - B).
-        churn_kills: modules killed (and revived) at each later round.
+
+def offloaded_module_bytes(job: JobSpec) -> float:
+    """Bytes of one killed module's weights that the cloud holds under ``offload`` (0 otherwise):
+    uploaded at its kill, and again when a new session replaces a dropped one."""
+    return float(np.mean(job.table.params)) * job.dtype_bytes if job.killed_policy == "offload" else 0.0
+
+
+def kr_round_exchanges(job: JobSpec, kr_round: KRRound) -> list[Exchange]:
+    """What one KR round of the job's schedule costs on top of the training steps.
+
+    The probe batch when the round probes; then the round's own exchange: the edge computes the
+    norms the round needs (2 FLOPs per value: square and add) and, when the active set changes,
+    sends its decision to the cloud in one round trip, with the weights of every newly killed
+    module under ``offload`` (the cloud then applies them frozen; a revival only drops the copy).
     """
-
-    probe: StepCost
-    probe_exchanges: list[Exchange]
-    norm_edge_flops: float
-    kill_upload_bytes: float
-    first_kills: int
-    churn_kills: float
-
-
-def kr_round_cost(job: JobSpec, strategy: str = "dlora-kr") -> KRRoundCost:
-    """KR's own costs per round for ``dlora-kr`` (probe + norms) or ``dlora-random`` (neither).
-
-    Random-B re-draws its set each round, so it kills ``B (1 - B/N)`` modules per round on
-    average; KR kills ``job.kr_churn_per_round``.
-    """
-    check_strategy(strategy)
-    t = job.table
-    n, b = t.n_modules, job.budget
-    mean_params = float(np.mean(t.params))
-    upload = mean_params * job.dtype_bytes if job.killed_policy == "offload" else 0.0
-    if strategy == "dlora-kr":
-        act, _ = _modules(job, "dlora-all", None, None)
-        probe_ex = _dlora_exchanges(job, act, [], job.probe_samples, optimizer=False)
-        norm = 4.0 * float(np.sum(t.params))
-        churn = min(float(job.kr_churn_per_round), float(min(b, n - b)))
-    else:
-        probe_ex, norm = [], 0.0
-        churn = b * (1.0 - b / n) if strategy == "dlora-random" else 0.0
-    first = n - b if strategy in ("dlora-kr", "dlora-random") else 0
-    return KRRoundCost(StepCost.of(probe_ex), probe_ex, norm, upload, first, churn)
+    mean_params = float(np.mean(job.table.params))
+    out = probe_exchanges(job) if kr_round.probe else []
+    norm_flops = 2.0 * mean_params * (kr_round.norm_modules + kr_round.probe_modules)
+    upload = kr_round.kills * offloaded_module_bytes(job)
+    if kr_round.changes or norm_flops:
+        out.append(Exchange("kr", upload, 0.0, norm_flops, 0.0, round_trips=int(kr_round.changes)))
+    return out

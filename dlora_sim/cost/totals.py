@@ -5,11 +5,10 @@ KR's own work at each round, plus one-off set-up transfers. :class:`~dlora_sim.c
 computes the same numbers for a whole grid at once; the tests hold the two together and the
 benchmark times one against the other.
 
-KR schedule (``I = kr_interval_steps``): warm-up lasts ``kr_warmup_rounds * I`` steps. The first
-decision (at the end of warm-up) kills ``N - B`` modules; every later round, one per ``I`` steps
-while steps remain, runs a probe batch and kills/revives ``churn`` modules. Norms are computed at
-every decision round. Each decision round costs one round trip for its commands; under
-``offload`` every kill uploads the module's weights.
+KR's timetable (warm-up windows, rounds, which rounds probe, kills and revivals) is the job's
+:func:`~dlora_sim.cost.job.kr_schedule`, the same one the simulator replays; this module only
+prices it: every training step at its active count, every round's own exchanges
+(:func:`~dlora_sim.cost.protocol.kr_round_exchanges`), and the one-off set-up download.
 """
 
 from __future__ import annotations
@@ -17,22 +16,13 @@ from __future__ import annotations
 import math
 
 from dlora_sim.cost.hardware import CloudGPU, EdgeDevice, Link
-from dlora_sim.cost.job import JobSpec, check_strategy
-from dlora_sim.cost.protocol import kr_round_cost, step_cost
+from dlora_sim.cost.job import DLORA_STRATEGIES, JobSpec, check_strategy, kr_schedule
+from dlora_sim.cost.protocol import StepCost, kr_round_exchanges, step_cost
 
 # bytes of trainer state per trainable parameter besides the weight itself: fp32 master copy,
 # AdamW m and v (4 + 4 + 4)
 OPTIMIZER_STATE_BYTES_PER_PARAM = 12
 METRICS = ("edge_flops", "cloud_flops", "bytes_up", "bytes_down", "round_trips", "module_bytes")
-
-
-def kr_schedule(job: JobSpec) -> dict[str, int]:
-    """Step counts of the job: warm-up steps, steady steps, decision rounds, probe rounds."""
-    warm = min(job.steps, job.kr_warmup_rounds * job.kr_interval_steps)
-    steady = job.steps - warm
-    later = max(0, math.ceil(steady / job.kr_interval_steps) - 1)
-    return {"warm_steps": warm, "steady_steps": steady, "decisions": (1 + later) if steady else 0,
-            "later_rounds": later}
 
 
 def setup_bytes_down(job: JobSpec, strategy: str) -> float:
@@ -71,34 +61,18 @@ def job_totals(job: JobSpec, strategy: str) -> dict[str, float]:
         ``setup_bytes_down``.
     """
     check_strategy(strategy)
-    full = step_cost(job, strategy, n_active=job.table.n_modules) if strategy.startswith("dlora") \
-        else step_cost(job, strategy)
-    out = {m: job.steps * getattr(full, m) for m in METRICS}
-    out["kr_bytes"] = 0.0
-    out["kr_edge_flops"] = 0.0
-    out["warmup_extra_bytes"] = 0.0
-    out["warmup_extra_edge_flops"] = 0.0
-    if strategy in ("dlora-kr", "dlora-random"):
-        sched = kr_schedule(job)
-        steady = step_cost(job, strategy)
-        out = {m: sched["warm_steps"] * getattr(full, m) + sched["steady_steps"] * getattr(steady, m)
-               for m in METRICS}
-        kr = kr_round_cost(job, strategy)
-        kills = (kr.first_kills if sched["decisions"] else 0) + sched["later_rounds"] * kr.churn_kills
-        probe = kr.probe
-        kr_up = kills * kr.kill_upload_bytes + sched["later_rounds"] * probe.bytes_up
-        kr_down = sched["later_rounds"] * probe.bytes_down
-        kr_edge = sched["later_rounds"] * probe.edge_flops + sched["decisions"] * kr.norm_edge_flops
-        out["edge_flops"] += kr_edge
-        out["cloud_flops"] += sched["later_rounds"] * probe.cloud_flops
-        out["bytes_up"] += kr_up
-        out["bytes_down"] += kr_down
-        out["round_trips"] += sched["decisions"] + sched["later_rounds"] * probe.round_trips
-        out["kr_bytes"] = kr_up + kr_down
-        out["kr_edge_flops"] = kr_edge
-        # what warm-up costs beyond the same steps at B active
-        out["warmup_extra_bytes"] = sched["warm_steps"] * (full.bytes_total - steady.bytes_total)
-        out["warmup_extra_edge_flops"] = sched["warm_steps"] * (full.edge_flops - steady.edge_flops)
+    schedule = kr_schedule(job, strategy)
+    steady = step_cost(job, strategy)
+    steps = ([(count, step_cost(job, strategy, n_active=n)) for n, count in schedule.steps_by_active().items()]
+             if strategy in DLORA_STRATEGIES else [(job.steps, steady)])
+    out = {m: sum(count * getattr(cost, m) for count, cost in steps) for m in METRICS}
+    out["warmup_extra_bytes"] = sum(count * (cost.bytes_total - steady.bytes_total) for count, cost in steps)
+    out["warmup_extra_edge_flops"] = sum(count * (cost.edge_flops - steady.edge_flops) for count, cost in steps)
+    kr = [StepCost.of(kr_round_exchanges(job, kr_round)) for kr_round in schedule.rounds]
+    for m in METRICS:
+        out[m] += sum(getattr(cost, m) for cost in kr)
+    out["kr_bytes"] = sum(cost.bytes_total for cost in kr)
+    out["kr_edge_flops"] = sum(cost.edge_flops for cost in kr)
     setup = setup_bytes_down(job, strategy)
     out["bytes_down"] += setup
     out["round_trips"] += 1 if setup else 0

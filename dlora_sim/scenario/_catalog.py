@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from dlora_sim import cost
+from dlora_sim.kr import profile_churn
 from dlora_sim.errors import InputError
 
 if TYPE_CHECKING:
@@ -108,8 +109,11 @@ _SHARED_JOB_FIELDS = (
 
 
 def job_spec(job: JobConfig, **overrides: Any) -> Any:
-    """The cost model's ``JobSpec`` for this job (steps resolved from the profile if needed)."""
+    """The cost model's ``JobSpec`` for this job: steps resolved from the profile if needed, and
+    KR's churn measured in the profile (:func:`dlora_sim.kr.profile_churn`), so that the cost
+    model and the simulator price the same KR schedule."""
     shared = {name: getattr(job, name) for name in _SHARED_JOB_FIELDS}
-    return cost.JobSpec(
-        model=cost.get_model(job.model), peft=peft_spec(job), steps=job.total_steps, **shared, **overrides
-    )
+    profile = job.load_profile()
+    churn = profile_churn([list(row) for row in profile.traces.active], profile.setup.budget)
+    fields = {"kr_churn": churn, **overrides}
+    return cost.JobSpec(model=cost.get_model(job.model), peft=peft_spec(job), steps=job.total_steps, **shared, **fields)

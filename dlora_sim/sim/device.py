@@ -3,7 +3,11 @@
 The device is a courier with a route card: for every step it computes its part (embedding,
 active PEFT modules, head), carries activations up, waits while the cloud runs the frozen base,
 carries results back down, and posts a "step done" note to the scheduler. At KR rounds the
-scheduler's kill/revive command adds a probe batch and uploads of newly killed modules.
+job's KR schedule (the cost model's ``kr_schedule``, the same for every device) adds the round's
+exchanges: a probe batch where it probes, the norms, and the decision with the weights of newly
+killed modules. A round is applied once per step that the device keeps: a retry of the step
+after it does not run it again, and a rollback to a checkpoint before it voids it (counted in
+``kr_rounds_redone``) so that it runs again when the step is redone.
 
 When its availability says *offline*, the process is interrupted wherever it is: the compute,
 transfer or cloud work in flight is lost (and counted), the device waits out the outage, then
@@ -22,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from dlora_sim.sim.faults import FaultHandling
-from dlora_sim.sim.kr_schedule import KRRound
-from dlora_sim.sim.work import Exchange, KRWork, StepWork
+from dlora_sim.kr import KRRound, KRSchedule
+from dlora_sim.sim.work import Exchange, StepWork, kr_round_work
 
 if TYPE_CHECKING:
     from dlora_sim.sim.engine import StrategyRun
@@ -68,9 +72,11 @@ class DeviceStats:
     down_lost_bytes: float = 0.0
     round_trips: int = 0
     kr_rounds: int = 0
+    kr_probes: int = 0
     kr_up_bytes: float = 0.0
     kills: int = 0
     revives: int = 0
+    kr_rounds_redone: int = 0
     disconnections: int = 0
     session_drops: int = 0
     reupload_bytes: float = 0.0
@@ -92,24 +98,28 @@ class Device(FaultHandling):
     """The process of one device under one strategy (fault handling in :mod:`.faults`)."""
 
     def __init__(
-        self, run: StrategyRun, spec: DeviceSpec, steps: dict[int, StepWork], kr: KRWork,
-        schedule: list[KRRound], n_modules: int, sampled: bool,
+        self, run: StrategyRun, spec: DeviceSpec, steps: dict[int, StepWork], job: Any,
+        schedule: KRSchedule, sampled: bool,
     ) -> None:
         self.run = run
         self.env: simpy.Environment = run.env
         self.spec = spec
         self.steps = steps  # n_active -> StepWork
-        self.kr = kr
+        self.job = job  # the cost model's JobSpec: prices the KR rounds
         self.schedule = schedule
-        self._round_after = [r.after_step for r in schedule]
-        self.n_modules = n_modules
-        self.steady_active = schedule[-1].n_active if schedule else n_modules
+        self._round_after = [r.after_step for r in schedule.rounds]
+        self._round_before = {r.after_step + 1: r for r in schedule.rounds}  # step -> round run before it
+        self.n_modules = schedule.n_modules
+        self.steady_active = schedule.rounds[-1].n_active if schedule.rounds else schedule.n_modules
         self.sampled = sampled
         self.stats = DeviceStats()
         self.next_step = 0
         self.checkpoint = 0
-        self.unacked: set[int] = set()
-        self._acks: deque[tuple[float, int]] = deque()  # (arrival time, step) of acks on the way
+        self.attempts: dict[int, int] = {}  # step -> attempt number of its latest run
+        self.unacked: set[tuple[int, int]] = set()  # (step, attempt) notes not yet acknowledged
+        self._acks: deque[tuple[float, int, int]] = deque()  # (arrival time, step, attempt) on the way
+        self._round_kept_for: int | None = None  # the step whose preceding KR round has run and holds
+        self._rounds_since_ckpt: list[tuple[KRRound, float]] = []  # rounds a rollback would void
         self.online = True
         self.connected = False  # a handshake is due (start, and after every outage)
         self.setup_done = False
@@ -127,7 +137,7 @@ class Device(FaultHandling):
     def n_active(self, step: int) -> int:
         """Active modules during ``step``: set by the last KR round before it (all before any)."""
         i = bisect.bisect_left(self._round_after, step) - 1
-        return self.schedule[i].n_active if i >= 0 else self.n_modules
+        return self.schedule.rounds[i].n_active if i >= 0 else self.n_modules
 
     def _log(self, kind: str, start_s: float) -> None:
         if self.sampled and self.env.now > start_s:
@@ -171,7 +181,7 @@ class Device(FaultHandling):
             self._log("wait", start)
         reupload = 0.0
         if not self.session_alive and self.run.offload:
-            reupload = (self.n_modules - self.n_active(self.next_step)) * self.kr.kill_upload_bytes
+            reupload = (self.n_modules - self.n_active(self.next_step)) * self.run.module_weight_bytes
         # The first session also fetches the one-off set-up download (embedding/head, or the whole
         # model for edge-only; the cost model's ``setup_bytes_down``).
         setup = self.run.setup_down_bytes if not self.setup_done else 0.0
@@ -184,9 +194,9 @@ class Device(FaultHandling):
         self._log("session", start)
 
     def _step(self, step: int) -> Generator[simpy.Event, Any, None]:
-        i = bisect.bisect_left(self._round_after, step - 1)
-        if i < len(self.schedule) and self._round_after[i] == step - 1:
-            yield from self._kr_round(self.schedule[i])
+        kr_round = self._round_before.get(step)
+        if kr_round is not None and self._round_kept_for != step:
+            yield from self._kr_round(step, kr_round)
         n_active = self.n_active(step)
         work = self.steps[n_active]
         exchanges = work.exchanges if self.run.granularity == "module" else (work.total,)
@@ -197,7 +207,7 @@ class Device(FaultHandling):
             self.stats.steady_steps += 1
             self.stats.steady_bytes += self.stats.up_received_bytes + self.stats.down_received_bytes - before
         self._commit(step)
-        put = self.run.queue.put(self.spec.index, step)
+        put = self.run.queue.put(self.spec.index, step, self.attempts[step])
         if put is not None and not put.triggered:
             start = self.env.now
             self.current = ("put", put, start)
@@ -206,18 +216,26 @@ class Device(FaultHandling):
             self._log("wait", start)
         self.current = None
 
-    def _kr_round(self, kr_round: KRRound) -> Generator[simpy.Event, Any, None]:
+    def _kr_round(self, step: int, kr_round: KRRound) -> Generator[simpy.Event, Any, None]:
+        """Run the KR round before ``step``. Its outcome (the decision and the cloud's copies of the
+        killed modules) is kept from then on; right after a checkpoint it extends the checkpoint,
+        otherwise a rollback before ``step`` voids it."""
         start = self.env.now
-        probe = self.kr.probe
-        for exchange in probe.exchanges if self.run.granularity == "module" else (probe.total,):
+        since_ckpt = list(self._since_ckpt)
+        work = kr_round_work(self.job, kr_round)
+        for exchange in work.exchanges if self.run.granularity == "module" else (work.total,):
             yield from self._exchange(exchange)
-        upload = kr_round.kills * self.kr.kill_upload_bytes if self.run.offload else 0.0
-        if upload:
-            yield from self._exchange(Exchange(0.0, upload, 0.0, 0.0, 0.0, 1))
-            self.stats.kr_up_bytes += upload
-        self.stats.kr_rounds += 1
-        self.stats.kills += kr_round.kills
-        self.stats.revives += kr_round.revives
+        stats = self.stats
+        stats.kr_rounds += 1
+        stats.kr_probes += int(kr_round.probe)
+        stats.kills += kr_round.kills
+        stats.revives += kr_round.revives
+        stats.kr_up_bytes += work.total.up_bytes
+        self._round_kept_for = step
+        if step == self.checkpoint:
+            self._since_ckpt = since_ckpt  # kept with the checkpoint: never lost to a rollback
+        else:
+            self._rounds_since_ckpt.append((kr_round, work.total.up_bytes))
         self._log("kr", start)
 
     def _exchange(self, e: Exchange) -> Generator[simpy.Event, Any, None]:
@@ -281,8 +299,10 @@ class Device(FaultHandling):
         self.stats.applied_steps.append(step)
         self.stats.steps_done += 1
         self.next_step = step + 1
-        self.unacked.add(step)
+        self.attempts[step] = self.attempts.get(step, 0) + 1
+        self.unacked.add((step, self.attempts[step]))
         self._flush_acks()
         if self.next_step % self.run.checkpoint_interval == 0 or self.next_step == self.run.total_steps:
             self.checkpoint = self.next_step
             self._since_ckpt = [0.0, 0.0, 0.0]
+            self._rounds_since_ckpt.clear()

@@ -22,13 +22,12 @@ from dlora_sim.cost.totals import edge_weight_bytes, setup_bytes_down
 from dlora_sim.sim import availability
 from dlora_sim.sim.cloud import GpuPool
 from dlora_sim.sim.device import Device, DeviceSpec
-from dlora_sim.sim.kr_schedule import KRRound, profile_schedule, random_schedule, warmup_rounds_of
 from dlora_sim.sim.links import FlowNetwork
 from dlora_sim.sim.network import build_topology
 from dlora_sim.sim.queue import UpdateQueue
 from dlora_sim.sim.results import SimulationResult, StrategyOutcome, assemble_result
 from dlora_sim.sim.rng import stream
-from dlora_sim.sim.work import NO_KR_STRATEGIES, StepWork, kr_work, step_work
+from dlora_sim.sim.work import NO_KR_STRATEGIES, StepWork, step_work
 
 __all__ = ["simulate", "build_devices"]
 
@@ -50,6 +49,7 @@ class StrategyRun:
     session_timeout_s: float
     setup_down_bytes: float = 0.0
     final_down_bytes: float = 0.0
+    module_weight_bytes: float = 0.0
     timeline: list[tuple[int, str, float, float]] = field(default_factory=list)
 
 
@@ -121,30 +121,6 @@ def shared_capacities(scenario: Any) -> dict[str, float]:
     return out
 
 
-def kr_schedules(scenario: Any, strategy: str, devices: list[DeviceSpec]) -> list[list[KRRound]]:
-    """Per device, the KR rounds of ``strategy`` (empty without KR)."""
-    job = scenario.job
-    n_modules, budget = job.module_count, job.budget
-    total, interval = job.total_steps, job.kr_interval_steps
-    if strategy in NO_KR_STRATEGIES:
-        return [[] for _ in devices]
-    profile = _profile(scenario)
-    recorded = profile_schedule(
-        [list(row) for row in profile.traces.active], list(profile.traces.round_steps),
-        profile.setup.steps, profile.n_modules, profile.setup.budget,
-        n_modules, budget, total, interval,
-    )
-    if strategy == "dlora-kr":
-        return [recorded for _ in devices]
-    warmup = warmup_rounds_of(recorded, n_modules)
-    seed = scenario.run.seed
-    return [
-        random_schedule(n_modules, budget, warmup, total, interval,
-                        int(stream(seed, d.index, "kr-random").integers(2**31 - 1)))
-        for d in devices
-    ]
-
-
 def _profile(scenario: Any) -> Any:
     """The job's profile; a file that vanished since validation is the user's to fix."""
     try:
@@ -204,25 +180,23 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
         # cloud-only's one-off download is the trained weights, fetched at the end, not the start
         setup_down_bytes=setup_bytes_down(spec, strategy) if strategy != "cloud-only" else 0.0,
         final_down_bytes=setup_bytes_down(spec, strategy) if strategy == "cloud-only" else 0.0,
+        module_weight_bytes=cost.offloaded_module_bytes(spec),
     )
-    schedules = kr_schedules(scenario, strategy, devices)
+    # the job's one KR schedule, the same that the cost model prices (cost.kr_schedule)
+    schedule = cost.kr_schedule(spec, strategy)
     n_modules = job.module_count
-    kr = kr_work(spec, strategy)
-    work_cache: dict[int, StepWork] = {}
-
-    def steps_for(schedule: list[KRRound]) -> dict[int, StepWork]:
-        needed = {n_modules} | {r.n_active for r in schedule}
-        for n in needed - work_cache.keys():
-            work_cache[n] = step_work(spec, strategy, None if strategy in NO_KR_STRATEGIES else n)
-        return {n: work_cache[n] for n in needed}
+    steps: dict[int, StepWork] = {
+        n: step_work(spec, strategy, None if strategy in NO_KR_STRATEGIES else n)
+        for n in {n_modules} | set(schedule.steps_by_active())
+    }
 
     sampled = _sampled(len(devices), run_cfg.timeline_sample_devices)
     procs: list[Device | None] = []
-    for d, schedule, ok in zip(devices, schedules, feasible):
+    for d, ok in zip(devices, feasible):
         if not ok:
             procs.append(None)
             continue
-        device = Device(run, d, steps_for(schedule), kr, schedule, n_modules, d.index in sampled)
+        device = Device(run, d, steps, spec, schedule, d.index in sampled)
         run.queue.register(d.index, device.ack)
         procs.append(device)
     live = [p for p in procs if p is not None]
@@ -238,7 +212,7 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
         strategy=strategy,
         devices=devices,
         stats=[p.stats if p is not None else None for p in procs],
-        schedules=schedules,
+        schedule=schedule,
         pool_busy_s=pool.busy_s,
         pool_lost_s=pool.lost_gpu_s,
         pool_batches=pool.batches,
@@ -248,10 +222,11 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
         end_s=env.now,
         queue_delivered=run.queue.delivered,
         queue_duplicates=run.queue.duplicates,
+        queue_stale=run.queue.stale,
         queue_applied=dict(run.queue.applied),
         peak_link_flows=dict(run.net.peak_flows),
         timeline=run.timeline,
-        steady_active=min((r.n_active for s in schedules for r in s), default=n_modules),
+        steady_active=min((r.n_active for r in schedule.rounds), default=n_modules),
     )
 
 

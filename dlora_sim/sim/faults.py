@@ -45,15 +45,16 @@ class FaultHandling:
         self.proc.interrupt("offline")
 
 
-    def ack(self, step: int) -> None:
-        """The scheduler applied ``step``; its acknowledgement lands one RTT later, and is lost if
-        the device goes offline before then (the note is then re-sent: at-least-once)."""
-        self._acks.append((self.env.now + self.spec.rtt_s, step))
+    def ack(self, step: int, attempt: int) -> None:
+        """The scheduler took note ``(step, attempt)``; its acknowledgement lands one RTT later, and
+        is lost if the device goes offline before then (the note is then re-sent: at-least-once)."""
+        self._acks.append((self.env.now + self.spec.rtt_s, step, attempt))
 
     def _flush_acks(self) -> None:
         now = self.env.now
         while self._acks and self._acks[0][0] <= now:
-            self.unacked.discard(self._acks.popleft()[1])
+            _, step, attempt = self._acks.popleft()
+            self.unacked.discard((step, attempt))
 
 
     def _abort(self) -> None:
@@ -98,9 +99,13 @@ class FaultHandling:
                 stats.aborted_steps += 1
             self._log("lost", start)
         self.current = None
-        # Roll back to the checkpoint: applied-but-uncheckpointed steps are redone.
+        # Roll back to the checkpoint: applied-but-uncheckpointed steps are redone, the KR rounds
+        # between them are void, and the scheduler forgets those updates (told at reconnection).
         redo = self.next_step - self.checkpoint
+        self._void_rounds()
         if redo:
+            self.run.queue.discard(self.spec.index, self.checkpoint)
+            self.unacked = {(s, a) for s, a in self.unacked if s < self.checkpoint}
             stats.redone_steps += redo
             del stats.applied_steps[len(stats.applied_steps) - redo:]
             stats.steps_done -= redo
@@ -109,6 +114,20 @@ class FaultHandling:
             stats.lost_gpu_s += self._since_ckpt[2]
         self._since_ckpt = [0.0, 0.0, 0.0]
         self.next_step = self.checkpoint
+
+    def _void_rounds(self) -> None:
+        """Undo the counts of the KR rounds after the checkpoint: they run again with their steps."""
+        stats = self.stats
+        for kr_round, up_bytes in self._rounds_since_ckpt:
+            stats.kr_rounds -= 1
+            stats.kr_probes -= int(kr_round.probe)
+            stats.kills -= kr_round.kills
+            stats.revives -= kr_round.revives
+            stats.kr_up_bytes -= up_bytes
+            stats.kr_rounds_redone += 1
+        self._rounds_since_ckpt.clear()
+        if self._round_kept_for is not None and self._round_kept_for != self.checkpoint:
+            self._round_kept_for = None
 
     def _outage_wait(self) -> Generator[simpy.Event, Any, bool]:
         """Wait until online again; the cloud drops the session after its timeout. False: never back."""
@@ -132,8 +151,8 @@ class FaultHandling:
         self._log("offline", start)
         self.online = True
         self._arm_outage()
-        for step in sorted(self.unacked):  # at-least-once: re-send every unacknowledged note
-            self.run.queue.put(self.spec.index, step)
+        for step, attempt in sorted(self.unacked):  # at-least-once: re-send every unacknowledged note
+            self.run.queue.put(self.spec.index, step, attempt)
         return True
 
     def _release_slot(self) -> None:

@@ -4,13 +4,18 @@ A post office box of fixed size: devices drop "step s of device d is done" notes
 empties the box one note at a time. When the box is full, a device waits at the counter
 (back-pressure). Delivery is *at least once*: a device keeps every note the scheduler has not
 acknowledged, and after a disconnection it posts them again, so the same note can arrive twice.
-The scheduler applies a note only if it has not seen its ``(device, step)`` id before, so
-nothing is applied twice and, because unacknowledged notes are always re-sent, nothing is lost.
+
+A note is keyed by ``(device, step, attempt)``: a device that rolls back to its checkpoint
+redoes the steps after it, and each redo is a new attempt of the same step. The scheduler keeps,
+per ``(device, step)``, only the attempt the device kept: :meth:`UpdateQueue.discard` (the
+device's rollback, told at reconnection) forgets the applied attempts from the checkpoint on,
+a newer attempt supersedes an older one, and a note of an older attempt still on its way is
+ignored. So nothing is applied twice, and because unacknowledged notes are always re-sent,
+nothing is lost.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 
 import simpy
@@ -19,7 +24,7 @@ __all__ = ["UpdateQueue"]
 
 
 class UpdateQueue:
-    """Bounded FIFO of ``(device, step)`` ids with an idempotent consumer."""
+    """Bounded FIFO of ``(device, step, attempt)`` ids with an idempotent consumer."""
 
     def __init__(self, env: simpy.Environment, capacity: int, service_s: float = 0.0) -> None:
         """Args:
@@ -35,47 +40,58 @@ class UpdateQueue:
         self.env = env
         self.service_s = service_s
         self._store = simpy.Store(env, capacity=capacity)
-        self.applied: Counter[tuple[int, int]] = Counter()  # id -> times applied (always 1)
+        self.applied: dict[tuple[int, int], int] = {}  # (device, step) -> the attempt applied
+        self._discarded: dict[tuple[int, int], int] = {}  # (device, step) -> last attempt rolled back
         self.delivered = 0
         self.duplicates = 0
+        self.stale = 0
         self.peak_len = 0
         self._on_apply: dict[int, Callable[[int], None]] = {}
         self._busy = False
         env.process(self._consume())
 
-    def register(self, device: int, on_ack: Callable[[int], None]) -> None:
-        """Route acknowledgements of ``device``'s messages to ``on_ack(step)``."""
+    def register(self, device: int, on_ack: Callable[[int, int], None]) -> None:
+        """Route acknowledgements of ``device``'s messages to ``on_ack(step, attempt)``."""
         self._on_apply[device] = on_ack
 
-    def put(self, device: int, step: int) -> simpy.events.Event | None:
+    def discard(self, device: int, from_step: int) -> None:
+        """``device`` rolled back to the checkpoint before ``from_step``: its applied updates of
+        ``from_step`` and later are void, and notes of those attempts still on their way too."""
+        for key in [k for k in self.applied if k[0] == device and k[1] >= from_step]:
+            self._discarded[key] = self.applied.pop(key)
+
+    def put(self, device: int, step: int, attempt: int = 1) -> simpy.events.Event | None:
         """Post a message; the returned event triggers once it is in the queue (may wait if full).
 
         Returns None when the message was applied at once: an instant scheduler (``service_s``
         0) with nothing queued needs no events, which keeps the common case cheap.
         """
         if self.service_s == 0 and not self._store.items and not self._busy:
-            self._apply(device, step)
+            self._apply(device, step, attempt)
             return None
-        event = self._store.put((device, step))
+        event = self._store.put((device, step, attempt))
         if len(self._store.items) > self.peak_len:
             self.peak_len = len(self._store.items)
         return event
 
     def _consume(self):  # type: ignore[no-untyped-def]
         while True:
-            device, step = yield self._store.get()
+            device, step, attempt = yield self._store.get()
             self._busy = True
             if self.service_s:
                 yield self.env.timeout(self.service_s)
             self._busy = False
-            self._apply(device, step)
+            self._apply(device, step, attempt)
 
-    def _apply(self, device: int, step: int) -> None:
+    def _apply(self, device: int, step: int, attempt: int) -> None:
         self.delivered += 1
-        if (device, step) in self.applied:
+        key = (device, step)
+        if attempt <= self._discarded.get(key, 0) or attempt < self.applied.get(key, 0):
+            self.stale += 1  # an attempt the device has since rolled back: apply nothing
+        elif self.applied.get(key) == attempt:
             self.duplicates += 1  # a re-sent message: acknowledge again, apply nothing
         else:
-            self.applied[(device, step)] += 1
+            self.applied[key] = attempt
         ack = self._on_apply.get(device)
         if ack is not None:
-            ack(step)
+            ack(step, attempt)

@@ -52,7 +52,7 @@ class StrategyOutcome:
     strategy: str
     devices: list[Any]
     stats: list[Any]
-    schedules: list[Any]
+    schedule: Any
     pool_busy_s: float
     pool_lost_s: float
     pool_batches: int
@@ -62,6 +62,7 @@ class StrategyOutcome:
     end_s: float
     queue_delivered: int
     queue_duplicates: int
+    queue_stale: int
     queue_applied: dict[tuple[int, int], int]
     peak_link_flows: dict[str, int]
     timeline: list[tuple[int, str, float, float]]
@@ -85,7 +86,7 @@ class SimulationResult:
 _DEVICE_FIELDS = (
     "steps_done", "completion_s", "edge_flops", "cloud_flops", "cloud_gpu_s",
     "up_sent_bytes", "up_received_bytes", "up_lost_bytes", "down_sent_bytes", "down_received_bytes",
-    "down_lost_bytes", "round_trips", "kr_rounds", "kr_up_bytes", "kills", "revives", "disconnections",
+    "down_lost_bytes", "round_trips", "kr_rounds", "kr_probes", "kr_rounds_redone", "kr_up_bytes", "kills", "revives", "disconnections",
     "session_drops", "reupload_bytes", "aborted_steps", "redone_steps", "lost_edge_flops", "lost_bytes",
     "lost_gpu_s", "offline_s", "wait_s", "link_s", "cloud_wait_s", "steady_steps", "steady_bytes",
 )
@@ -157,9 +158,10 @@ def _summarise(outcome: StrategyOutcome, rows: list[dict[str, Any]]) -> dict[str
         "completion_p95_s": _percentile(completion, 95),
         "completion_p99_s": _percentile(completion, 99),
         "makespan_s": max(finite, default=None),
-        "steps_applied": sum(1 for n in outcome.queue_applied.values() if n == 1),
+        "steps_applied": len(outcome.queue_applied),
         "steps_done": int(total("steps_done")),
         "duplicate_updates_dropped": outcome.queue_duplicates,
+        "stale_updates_dropped": outcome.queue_stale,
         "edge_flops": total("edge_flops"),
         "energy_j": total("energy_j"),
         "radio_energy_j": total("radio_energy_j"),
@@ -177,6 +179,9 @@ def _summarise(outcome: StrategyOutcome, rows: list[dict[str, Any]]) -> dict[str
         "gpu_batches": outcome.pool_batches,
         "mean_batch_users": outcome.pool_batched_requests / outcome.pool_batches if outcome.pool_batches else 0.0,
         "kr_rounds": int(total("kr_rounds")),
+        "kr_rounds_scheduled": len(outcome.schedule.rounds) * sum(1 for r in live if r["finished"]),
+        "kr_rounds_redone": int(total("kr_rounds_redone")),
+        "kr_probes": int(total("kr_probes")),
         "kr_upload_bytes": total("kr_up_bytes"),
         "kills": int(total("kills")),
         "revives": int(total("revives")),
@@ -244,7 +249,7 @@ _TIMELINE_SCHEMA = [("strategy", pa.string()), ("device", pa.int64()), ("kind", 
 
 
 def _device_schema() -> pa.Schema:
-    ints = {"device", "steps_done", "round_trips", "kr_rounds", "kills", "revives", "disconnections",
+    ints = {"device", "steps_done", "round_trips", "kr_rounds", "kr_probes", "kr_rounds_redone", "kills", "revives", "disconnections",
             "session_drops", "aborted_steps", "redone_steps", "steady_steps"}
     strings = {"strategy", "group"}
     bools = {"feasible", "finished"}

@@ -18,7 +18,7 @@ from typing import Any
 
 from dlora_sim import cost
 
-__all__ = ["Exchange", "StepWork", "KRWork", "step_work", "kr_work", "NO_KR_STRATEGIES"]
+__all__ = ["Exchange", "StepWork", "step_work", "kr_round_work", "NO_KR_STRATEGIES"]
 
 #: strategies whose active set never changes (no KR rounds, no killed modules)
 NO_KR_STRATEGIES = ("cloud-only", "edge-only", "dlora-all")
@@ -42,15 +42,6 @@ class StepWork:
 
     exchanges: tuple[Exchange, ...]
     total: Exchange
-
-
-@dataclass(frozen=True)
-class KRWork:
-    """KR's own cost at one round: the probe batch (with the norm FLOPs on the edge), as
-    exchanges and as their sum, plus the weights uploaded per killed module (``offload``)."""
-
-    probe: StepWork
-    kill_upload_bytes: float
 
 
 def _weight_bytes(cloud_flops: float, tokens: int, dtype_bytes: int) -> float:
@@ -83,30 +74,17 @@ def _step_work(job: Any, strategy: str, n_active: int | None) -> StepWork:
     return StepWork(parts, total)
 
 
-def kr_work(job: Any, strategy: str) -> KRWork:
-    """KR's per-round cost for ``strategy`` from ``cost.kr_round_cost`` (zero without KR)."""
-    return _kr_work(job, strategy)
+def kr_round_work(job: Any, kr_round: Any) -> StepWork:
+    """One KR round of the job's schedule, from ``cost.kr_round_exchanges`` (probe, norms, decision
+    with its kill uploads)."""
+    return _kr_round_work(job, kr_round)
 
 
-@lru_cache(maxsize=256)
-def _kr_work(job: Any, strategy: str) -> KRWork:
-    tokens = int(job.batch) * int(job.seq_len)
+@lru_cache(maxsize=1024)
+def _kr_round_work(job: Any, kr_round: Any) -> StepWork:
+    tokens = int(job.probe_samples) * int(job.seq_len)
     dtype_bytes = int(job.dtype_bytes)
-    if strategy in NO_KR_STRATEGIES:
-        zero = Exchange(0.0, 0.0, 0.0, 0.0, 0.0, 0)
-        return KRWork(StepWork((), zero), 0.0)
-    rc = cost.kr_round_cost(job, strategy)
-    parts = [_exchange(e, tokens, dtype_bytes) for e in rc.probe_exchanges]
-    norm_flops = float(rc.norm_edge_flops)
-    total = _exchange(rc.probe, tokens, dtype_bytes)
-    # The norms are edge work of the round: add them to the probe's first exchange and its sum.
-    if norm_flops:
-        if parts:
-            first = parts[0]
-            parts[0] = Exchange(first.edge_flops + norm_flops, first.up_bytes, first.cloud_flops,
-                                first.weight_bytes, first.down_bytes, first.round_trips)
-        else:
-            parts = [Exchange(norm_flops, 0.0, 0.0, 0.0, 0.0, 0)]
-        total = Exchange(total.edge_flops + norm_flops, total.up_bytes, total.cloud_flops,
-                         total.weight_bytes, total.down_bytes, total.round_trips)
-    return KRWork(StepWork(tuple(parts), total), float(rc.kill_upload_bytes))
+    items = cost.kr_round_exchanges(job, kr_round)
+    parts = tuple(_exchange(e, tokens, dtype_bytes) for e in items)
+    total = _exchange(cost.StepCost.of(items), tokens, dtype_bytes)
+    return StepWork(parts, total)

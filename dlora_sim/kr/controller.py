@@ -9,8 +9,7 @@ starter by a clear margin (*hysteresis*).
 
 This module is pure logic (Python + numpy, no torch, no other project module): the same
 decisions drive the real training in ``dlora_sim.profiling`` and the simulator, which replays
-recorded norm traces through it. DESIGN.md section 4 states the rules; ``docs/kr.md`` lists
-every constant.
+recorded norm traces through it. ``docs/kr.md`` states the rules and lists every constant.
 
 The caller's loop::
 
@@ -43,6 +42,7 @@ __all__ = [
     "KRRoundWork",
     "KRController",
     "kr_round_work",
+    "round_work_at",
 ]
 
 Arm = Literal["all", "kr", "kill-only", "random", "static-topB"]
@@ -222,6 +222,19 @@ def kr_round_work(config: KRConfig, active: np.ndarray) -> KRRoundWork:
     )
 
 
+def round_work_at(config: KRConfig, active: np.ndarray, round_index: int, frozen: bool) -> KRRoundWork:
+    """What round ``round_index`` needs, given the mask active during the window before it.
+
+    Warm-up rounds and arms that have stopped changing (``static-topB`` after its cut,
+    ``kill-only`` once at B) need no probe; norms are still recorded for the traces. Both the
+    controller and the job schedule (:mod:`dlora_sim.kr.schedule`) ask this one function.
+    """
+    work = kr_round_work(config, active)
+    if frozen or round_index < config.warmup_rounds:
+        return KRRoundWork(work.norm_modules, 0, 0, work.snapshot_modules, np.zeros(active.shape, dtype=bool))
+    return work
+
+
 class KRController:
     """Keeps the active set of one training job and updates it once per KR round.
 
@@ -276,11 +289,7 @@ class KRController:
 
     def round_work(self) -> KRRoundWork:
         """KR's own work that the next :meth:`round` needs (norms, probe batch)."""
-        work = kr_round_work(self.config, self._active)
-        if self._frozen or self._rounds < self.config.warmup_rounds:
-            # Warm-up rounds and frozen arms need no probe; norms are still recorded for traces.
-            return KRRoundWork(work.norm_modules, 0, 0, work.snapshot_modules, np.zeros(self.n_modules, dtype=bool))
-        return work
+        return round_work_at(self.config, self._active, self._rounds, self._frozen)
 
     def round(self, norms: np.ndarray | list[float], probe_change: np.ndarray | list[float] | None = None) -> KRDecision:
         """Run one KR round at the end of a window and update the active set.
