@@ -153,15 +153,14 @@ def _column_value(value: Any) -> Any:
 
 def table_rows(spec: Any, out_dir: Path) -> list[dict[str, Any]]:
     """One row per finished point and strategy, in the spec's point order."""
-    from dlora_sim.sweep import MARKER
+    from dlora_sim.sweep import read_marker
 
     rows: list[dict[str, Any]] = []
     index_cache: dict[str, list[ProfileFacts]] = {}
     for point in spec.points:
-        marker = out_dir / "points" / point.point_id / MARKER
-        if not marker.is_file():
+        record = read_marker(out_dir / "points" / point.point_id)
+        if record is None:  # not done, or its marker is damaged: a rerun recomputes it
             continue
-        record = json.loads(marker.read_text(encoding="utf-8"))
         facts = record["scenario"]
         reference, index = None, []
         if facts.get("profile"):

@@ -6,12 +6,16 @@ import json
 import math
 from pathlib import Path
 
+import importlib.util
+
 import pyarrow.parquet as pq
 import pytest
 
 from dlora_sim.sweep import MARKER, load_spec, run_sweep
 
-pytest.importorskip("distributed")
+# a mark, not importorskip: the helpers below serve the spec tests too, which need no Dask
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                reason="sweeps run on Dask: pip install 'dlora-sim[scale]'")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,10 +28,11 @@ def any_profile() -> Path:
     pytest.skip("no MiniLM profile committed under profiles/")
 
 
-def tiny_sweep(folder: Path, budgets=(2, 3), counts=(2, 3), steps: int = 20, seeds=None) -> Path:
-    """Write a tiny scenario (a few phones, MiniLM, tens of steps) and a sweep over it; return the spec."""
+def tiny_base(folder: Path, steps: int = 20) -> Path:
+    """Write a tiny scenario (a few phones, MiniLM, tens of steps) as folder/tiny.toml; return it."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tiny.toml").write_text(f"""
+    base = folder / "tiny.toml"
+    base.write_text(f"""
 [job]
 model = "minilm-l6"
 targets = ["q", "k", "v", "o"]
@@ -51,6 +56,12 @@ horizon_s = 86400
 strategies = ["dlora-all", "dlora-kr"]
 timeline_sample_devices = 1
 """)
+    return base
+
+
+def tiny_sweep(folder: Path, budgets=(2, 3), counts=(2, 3), steps: int = 20, seeds=None) -> Path:
+    """Write a tiny scenario and a sweep over its budget and fleet size; return the spec."""
+    tiny_base(folder, steps)
     spec = folder / "sweep.toml"
     seed_line = f"seeds = {list(seeds)}" if seeds else ""
     spec.write_text(f"""
@@ -105,10 +116,9 @@ def test_sweep_point_equals_a_plain_run(tmp_path):
 
 
 def test_bad_point_field_fails_before_running(tmp_path):
-    """A grid value the scenario rejects is one InputError naming the point and field; nothing runs."""
+    """A grid value the scenario rejects is one InputError naming the point and field when the spec
+    loads, before any cluster starts."""
     from dlora_sim.errors import InputError
 
-    spec = load_spec(tiny_sweep(tmp_path / "in", budgets=(2, 99), counts=(2,)))
-    with pytest.raises(InputError, match=r"job\.budget=99.*budget"):
-        run_sweep(spec, tmp_path / "out", n_workers=1, progress=False)
-    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match=r"sweep\.toml: point job\.budget=99.*tiny\.toml: job\.budget"):
+        load_spec(tiny_sweep(tmp_path / "in", budgets=(2, 99), counts=(2,)))

@@ -22,9 +22,19 @@ def sweep(
              "finished points.")] = None,
     scheduler: Annotated[Optional[str], typer.Option(
         "--scheduler",
-        help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (start one with "
-             "`dask scheduler` and `dask worker tcp://HOST:PORT`). Workers must see the sweep "
-             "folder (shared storage). Default: a local cluster on this machine.")] = None,
+        help="Address of a running Dask scheduler: tls://HOST:PORT with the --tls-* files, or "
+             "tcp://HOST:PORT on a network only you can reach (whoever reaches a scheduler runs "
+             "code on its workers; see docs/sweeps.md). Workers must see the sweep folder "
+             "(shared storage). Default: a local cluster on this machine, loopback only.")] = None,
+    tls_ca_file: Annotated[Optional[Path], typer.Option(
+        "--tls-ca-file", help="With a tls:// scheduler: the CA certificate (PEM) that signed "
+                              "the cluster's certificates.", show_default=False)] = None,
+    tls_cert: Annotated[Optional[Path], typer.Option(
+        "--tls-cert", help="With a tls:// scheduler: this client's certificate (PEM), signed by "
+                           "that CA; may hold the key too.", show_default=False)] = None,
+    tls_key: Annotated[Optional[Path], typer.Option(
+        "--tls-key", help="With a tls:// scheduler: this client's private key (PEM), unless "
+                          "it is in the --tls-cert file.", show_default=False)] = None,
     workers: Annotated[int, typer.Option(
         "--workers", min=1,
         help="Worker processes of the local cluster (one thread each); ignored with "
@@ -34,15 +44,18 @@ def sweep(
 ) -> None:
     """Run every point of a sweep (each a full paired run of all strategies) and write its table.
 
-    Interrupted sweeps resume: a point whose folder holds DONE.json is skipped.
+    Interrupted sweeps resume: a point whose folder holds an intact DONE.json next to its
+    results is skipped; a point whose scenario changed (an edited base file) is run anew. One
+    sweep at a time writes a folder: a second one stops with one line naming the holder.
 
     View the result with: dlora-sim dashboard SWEEP_FOLDER -o dashboards/NAME.html
     """
-    from dlora_sim.sweep import load_spec, run_sweep
+    from dlora_sim.sweep import TLSFiles, load_spec, run_sweep
 
     loaded = load_spec(spec)
     out = output if output is not None else Path("results") / "sweeps" / loaded.name
-    outcome = run_sweep(loaded, out, scheduler=scheduler, n_workers=workers, progress=progress)
+    outcome = run_sweep(loaded, out, scheduler=scheduler, n_workers=workers, progress=progress,
+                        tls=TLSFiles(tls_ca_file, tls_cert, tls_key))
     typer.echo(f"sweep {loaded.name}: {outcome.n_points} points "
                f"({outcome.n_run} run now, {outcome.n_skipped} already done)")
     typer.echo(f"wrote {outcome.table_path}")
