@@ -122,10 +122,28 @@ def load_spec(path: str | Path) -> SweepSpec:
     name = _name(raw, path)
     description = _optional_string(raw, "description", path, "free text") or ""
     profiles = _optional_string(raw, "profiles", path, "a folder path")
+    profiles_dir = _beside(path, "profiles", profiles) if profiles else None
     base = _base_file(raw, path)
-    base_table = _base_table(base)
     seeds = _seeds(raw, path)
+    base_table = _base_table(base)
     fixed = dict(_flatten(_table(raw, "fixed", path), base_table))
+    grid, combos = _combinations(raw, path, base_table, seeds)
+    varied = tuple(dict.fromkeys([*grid, *(k for c in combos for k in c),
+                                  *(["run.seed"] if seeds is not None else [])]))
+    return SweepSpec(
+        source=path, name=name, base=base,
+        points=_resolve_points(path, base, fixed, combos or [{}], seeds),
+        profiles_dir=profiles_dir, description=description, varied=varied,
+    )
+
+
+def _combinations(raw: Mapping[str, Any], path: Path, base_table: Mapping[str, Any],
+                  seeds: list[int] | None) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    """The grid, and every combination of overrides: the grid product, then ``[[points]]``.
+
+    The points are counted before the product is taken, so a grid too large to run is refused
+    without first filling memory with it.
+    """
     grid = dict(_flatten(_table(raw, "grid", path), base_table))
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
@@ -142,15 +160,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise InputError(f"{path}: grid: {n_points} points, more than the {MAX_POINTS} a sweep "
                          "may have; split it into several sweeps")
     combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else []
-    combos += [dict(_flatten(p, base_table)) for p in explicit]
-    points = _resolve_points(path, base, fixed, combos or [{}], seeds)
-    varied = tuple(dict.fromkeys([*grid, *(k for c in combos for k in c),
-                                  *(["run.seed"] if seeds is not None else [])]))
-    return SweepSpec(
-        source=path, name=name, base=base, points=points,
-        profiles_dir=(path.resolve().parent / profiles).resolve() if profiles else None,
-        description=description, varied=varied,
-    )
+    return grid, combos + [dict(_flatten(p, base_table)) for p in explicit]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -185,10 +195,18 @@ def _first_too_deep(raw: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _beside(path: Path, key: str, relative: str) -> Path:
+    """``relative`` (the value of ``key``) as an absolute path, against the sweep file's folder."""
+    try:
+        return (path.resolve().parent / relative).resolve()
+    except (OSError, ValueError) as error:  # a NUL byte, a symlink loop
+        raise InputError(f"{path}: {key}: not a usable path: {error}") from None
+
+
 def _base_file(raw: Mapping[str, Any], path: Path) -> Path:
     if not isinstance(raw.get("base"), str) or not raw["base"]:
         raise InputError(f"{path}: base: required, the base scenario file (relative to this file)")
-    base = (path.resolve().parent / raw["base"]).resolve()
+    base = _beside(path, "base", raw["base"])
     if not base.is_file():
         raise InputError(f"{path}: base: scenario file {base} not found")
     return base
@@ -231,8 +249,8 @@ def _name(raw: Mapping[str, Any], path: Path) -> str:
     """The sweep's name, also its default folder ``results/sweeps/<name>``: so never a path."""
     name = _optional_string(raw, "name", path, "a name, not a path") or path.stem
     if name in (".", "..") or any(c in name for c in "/\\\0") or not name.strip():
-        raise InputError(f"{path}: name: {name!r} cannot name a folder; use letters, digits, "
-                         "'-', '_' or '.', no '/'")
+        raise InputError(f"{path}: name: {name!r} cannot name a folder "
+                         "(no '/', '\\' or NUL, not '.' or '..')")
     return name
 
 
@@ -255,7 +273,9 @@ def _flatten(table: Mapping[str, Any], base: Mapping[str, Any],
 
 
 def _label(overrides: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
+    """``job.budget=8, fleet.groups.0.link=5g``: strings bare unless they hold control
+    characters (a label is printed on one line), everything else as JSON."""
+    return ", ".join(f"{k}={v if isinstance(v, str) and v.isprintable() else json.dumps(v)}"
                      for k, v in overrides.items()) or "base scenario"
 
 

@@ -43,7 +43,8 @@ def stop(process: subprocess.Popen) -> None:
 
 @contextmanager
 def external_cluster(tmp_path: Path, scheme: str = "tcp", tls: TLSFiles | None = None) -> Iterator[str]:
-    """`dask scheduler` and one `dask worker` as separate processes on loopback; yields the address.
+    """`dask scheduler` and one `dask worker` as separate processes, every port on loopback (as
+    docs/sweeps.md starts them, but on 127.0.0.1); yields the scheduler's address.
 
     With ``tls``, both use those certificate files (one identity for the whole test cluster).
     """
@@ -56,13 +57,14 @@ def external_cluster(tmp_path: Path, scheme: str = "tcp", tls: TLSFiles | None =
     logs = tmp_path / "dask-logs"
     logs.mkdir()
     scheduler = subprocess.Popen(
-        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
-         "--protocol", scheme, *tls_args],
+        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--protocol", scheme,
+         "--dashboard-address", "127.0.0.1:0", *tls_args],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=open(logs / "scheduler.log", "w"))
     worker_cwd = tmp_path / "worker-cwd"  # not the client's folder: relative paths must not leak
     worker_cwd.mkdir()
     worker = subprocess.Popen(
-        [str(DASK), "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
+        [str(DASK), "worker", address, "--nthreads", "1", "--nworkers", "1", "--host", "127.0.0.1",
+         "--dashboard-address", "127.0.0.1:0",  # --no-dashboard would still serve HTTP on 0.0.0.0
          "--local-directory", str(tmp_path / "worker-space"), *tls_args],
         cwd=worker_cwd, stdout=subprocess.DEVNULL, stderr=open(logs / "worker.log", "w"))
     try:
