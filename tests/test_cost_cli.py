@@ -30,13 +30,15 @@ def test_json_is_one_object_with_paper_numbers(capsys):
     """--json prints one JSON object with the headline reductions and every strategy's totals."""
     out, _ = _run_ok([*PAPER_ARGS, "--json"], capsys)
     report = json.loads(out)
-    assert report["comm_bytes_reduction"] == pytest.approx(0.875, abs=0.001)
+    assert report["unshared_comm_bytes_reduction"] == pytest.approx(0.875, abs=0.001)
+    assert report["comm_bytes_reduction"] == pytest.approx(0.833, abs=0.001)
     assert report["job_comm_bytes_reduction"] < report["comm_bytes_reduction"]
     assert 0.70 <= report["edge_flops_reduction"] < report["step_edge_flops_reduction"]
     assert set(report["strategies"]) == {"cloud-only", "edge-only", "dlora-all", "dlora-kr", "dlora-random"}
     kr = report["strategies"]["dlora-kr"]
     assert {"step", "epoch", "job"} <= set(kr)
     assert kr["job"]["kr_bytes"] > 0 and kr["step"]["round_trips"] == 34
+    assert kr["cloud_session_bytes"] == pytest.approx(3.05e9, rel=0.01) and kr["sessions_per_gpu"] == 23
 
 
 def test_table_lists_every_strategy(capsys):

@@ -39,8 +39,9 @@ def test_exchanges_sum_to_step_cost(variant, strategy):
 
 def test_paper_module_traffic_falls_by_seven_eighths():
     """LLaMA-7B, B=16 of 128, offload: per-module traffic falls by exactly 1 - 16/128."""
-    all_ = step_cost(PAPER, "dlora-all")
-    kr = step_cost(PAPER, "dlora-kr")
+    unshared = dataclasses.replace(PAPER, share_inputs=False)
+    all_ = step_cost(unshared, "dlora-all")
+    kr = step_cost(unshared, "dlora-kr")
     assert 1 - kr.module_bytes / all_.module_bytes == pytest.approx(0.875, abs=1e-12)
     # fixed traffic (embeddings up, loss-token hidden states and their gradient) is in both arms
     fixed = PAPER.tokens * 4096 * 2 + 2 * PAPER.loss_tokens * 4096 * 2
@@ -58,10 +59,21 @@ def test_activation_bytes_follow_design_formula():
 
 
 def test_round_trips_per_step():
-    """Activations, head on edge: 2 per active module + start + head = 2B + 2 (34 for B=16)."""
+    """Activations, head on edge: 2 per active module + start + head = 2B + 2 (34 for B=16); with
+    every module active and q, k, v sharing their input, 2 per input group (2 a layer) + 2."""
     assert step_cost(PAPER, "dlora-kr").round_trips == 34
-    assert step_cost(PAPER, "dlora-all").round_trips == 258
+    assert step_cost(dataclasses.replace(PAPER, share_inputs=False), "dlora-all").round_trips == 258
+    assert step_cost(PAPER, "dlora-all").round_trips == 2 * 2 * 32 + 2
     assert step_cost(dataclasses.replace(PAPER, head_placement="cloud"), "dlora-kr").round_trips == 33
+
+
+def test_shared_inputs_cross_once_per_layer():
+    """q, k and v read one input: all-modules moves 12 tensors a layer (q,k,v,o outputs up, two
+    inputs down; the same back), not 16; a partial set shares nothing."""
+    shared, unshared = step_cost(PAPER, "dlora-all"), step_cost(dataclasses.replace(PAPER, share_inputs=False), "dlora-all")
+    tensor = PAPER.tokens * 4096 * PAPER.dtype_bytes
+    assert shared.module_bytes == 32 * 12 * tensor and unshared.module_bytes == 32 * 16 * tensor
+    assert step_cost(PAPER, "dlora-kr") == step_cost(dataclasses.replace(PAPER, share_inputs=False), "dlora-kr")
 
 
 def test_weights_exchange_matches_design_example():
@@ -80,7 +92,7 @@ def test_weights_exchange_matches_design_example():
 
 def test_edge_forward_keeps_killed_forward_traffic():
     """edge-forward: killed modules still cost a forward exchange each, no backward, no upload."""
-    job = dataclasses.replace(PAPER, killed_policy="edge-forward")
+    job = dataclasses.replace(PAPER, killed_policy="edge-forward", share_inputs=False)
     kr = step_cost(job, "dlora-kr")
     assert kr.round_trips == 2 + 128 + 16
     assert kr.module_bytes == job.tokens * 2 * (128 + 16) * 4096 * 2

@@ -26,10 +26,13 @@ from dlora_sim.cost import (
     CostModel,
     JobSpec,
     PeftSpec,
+    cloud_session_bytes,
+    cloud_weight_bytes,
     get_device,
     get_gpu,
     get_link,
     get_model,
+    sessions_per_gpu,
 )
 from dlora_sim.cost.model import COUNT_METRICS, PRICED_METRICS, REDUCTION_METRICS
 from dlora_sim.errors import InputError
@@ -38,6 +41,8 @@ from dlora_sim.profile import load_profile
 
 HEADLINE_NOTES = {
     "comm_bytes_reduction": "one steady-state step, per-module (PEFT) exchange bytes: the traffic KR controls",
+    "unshared_comm_bytes_reduction": "the same against an all-modules step that sends each module its own "
+                                     "input (no --share-inputs): the paper's count",
     "step_total_bytes_reduction": "one steady-state step, all bytes incl. fixed embeddings/hidden-state traffic",
     "job_comm_bytes_reduction": "whole job, all bytes incl. warm-up, probes, kill uploads and set-up downloads",
     "step_edge_flops_reduction": "one steady-state step, edge FLOPs (head on the device stays)",
@@ -105,6 +110,9 @@ def cost(
     exchange: Annotated[str, typer.Option(
         help="activations: per-module round trips; weights: active modules' weights up, gradients down.")
     ] = "activations",
+    share_inputs: Annotated[bool, typer.Option(
+        help="Send an input that several active modules read (q, k, v; gate, up) once, and sum their "
+             "input gradients.")] = True,
     kr_interval: Annotated[int, typer.Option(help="Steps between KR rounds.")] = 50,
     kr_warmup_rounds: Annotated[int, typer.Option(help="KR windows with every module active first.")] = 1,
     kr_churn: Annotated[float | None, typer.Option(
@@ -123,7 +131,7 @@ def cost(
     spec = PeftSpec(method=peft, rank=rank, targets=_targets(targets), adapter_size=adapter_size)
     job = JobSpec(model=model, peft=spec, batch=batch, seq_len=seq_len, steps=steps, budget=budget,
                   dtype_bytes=dtype_bytes, killed_policy=killed_policy, head_placement=head,
-                  exchange=exchange, kr_interval_steps=kr_interval, kr_warmup_rounds=kr_warmup_rounds,
+                  exchange=exchange, share_inputs=share_inputs, kr_interval_steps=kr_interval, kr_warmup_rounds=kr_warmup_rounds,
                   kr_churn=_churn(kr_churn, profile), probe_batch=probe_batch, loss_tokens_per_sample=loss_tokens,
                   samples_per_epoch=samples_per_epoch)
     table = CostModel(job, device=device, link=link, gpu=gpu).evaluate()
@@ -157,6 +165,9 @@ def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, 
         entry["job"].update({k: _num(v[f"job_{k}"]) for k in (
             "kr_bytes", "kr_edge_flops", "warmup_extra_bytes", "warmup_extra_edge_flops", "setup_bytes_down")})
         entry["edge_weight_bytes"] = _num(v["edge_weight_bytes"])
+        entry["cloud_session_bytes"] = cloud_session_bytes(job, s)
+        entry["cloud_weight_bytes"] = cloud_weight_bytes(job, s)
+        entry["sessions_per_gpu"] = sessions_per_gpu(job, s, get_gpu(gpu)) if s != "edge-only" else None
         entry["fits_on_device"] = bool(v["fits_on_device"])
         entry[f"reduction_vs_{BASELINE}"] = {f"{lvl}_{m}": _num(r[f"{lvl}_{m}"])
                                               for lvl in ("step", "job") for m in REDUCTION_METRICS}
@@ -168,6 +179,7 @@ def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, 
         "adapter_size": job.peft.adapter_size, "modules": job.table.n_modules, "budget": job.budget,
         "batch": job.batch, "seq_len": job.seq_len, "steps": job.steps, "steps_per_epoch": job.steps_per_epoch,
         "killed_policy": job.killed_policy, "head_placement": job.head_placement, "exchange": job.exchange,
+        "share_inputs": job.share_inputs,
         "kr_interval_steps": job.kr_interval_steps, "kr_warmup_rounds": job.kr_warmup_rounds,
         "kr_churn": job.kr_churn, "probe_batch": job.probe_samples,
         "loss_tokens_per_sample": job.loss_tokens_per_sample, "dtype_bytes": job.dtype_bytes,
@@ -188,6 +200,9 @@ def _print_table(report: dict[str, Any]) -> None:
     for header in ("strategy", "edge FLOPs", "up", "down", "round trips", "time (no overlap)"):
         step.add_column(header, justify="left" if header == "strategy" else "right",
                          no_wrap=header == "strategy")
+    memory = Table(title=f"Cloud GPU memory ({cfg['gpu']}): a session keeps its step's activations", title_justify="left")
+    for header in ("strategy", "weights / GPU", "per session", "sessions / GPU"):
+        memory.add_column(header, justify="left" if header == "strategy" else "right", no_wrap=header == "strategy")
     job = Table(title=f"Whole job (edge = edge compute time; saved = vs {BASELINE})", title_justify="left")
     for header in ("strategy", "edge", "compute energy", "radio energy", "link", "traffic", "GPU-h", "$",
                    "bytes saved", "FLOPs saved", "fits"):
@@ -197,12 +212,15 @@ def _print_table(report: dict[str, Any]) -> None:
         st, jb, red = e["step"], e["job"], e[f"reduction_vs_{BASELINE}"]
         step.add_row(name, _human(st["edge_flops"], "FLOP"), _human(st["bytes_up"], "B"),
                      _human(st["bytes_down"], "B"), f"{st['round_trips']:.0f}", _hours(st["time_s"]))
+        memory.add_row(name, _human(e["cloud_weight_bytes"], "B"), _human(e["cloud_session_bytes"], "B"),
+                       "–" if e["sessions_per_gpu"] is None else f"{e['sessions_per_gpu']:,}")
         job.add_row(name, _hours(jb["edge_s"]), _human(jb["energy_j"], "J"), _human(jb["radio_energy_j"], "J"),
                     _hours(jb["link_s"]),
                     _human(jb["bytes_total"], "B"), f"{jb['cloud_gpu_s'] / 3600:.2g}", f"{jb['usd']:.2f}",
                     _pct(_nan(red["job_bytes_total"])), _pct(_nan(red["job_edge_flops"])),
                     "yes" if e["fits_on_device"] else "no")
     console.print(step)
+    console.print(memory)
     console.print(job)
     console.print("DLoRA+KR against DLoRA all-modules:")
     for key, note in report["notes"].items():

@@ -3,6 +3,7 @@
 One source of truth for what a training step costs: model shapes and their FLOPs
 (:mod:`.models`), PEFT module tables (:mod:`.peft`), device/link/GPU catalogs
 (:mod:`.hardware`), the job (:mod:`.job`), the DLoRA protocol as round trips (:mod:`.protocol`),
+the cloud's GPU memory (:mod:`.memory`),
 whole-job accounting (:mod:`.totals`) and the vectorised grid evaluator (:mod:`.model`).
 Counting convention everywhere: 1 multiply-accumulate = 2 FLOPs; elementwise ops not counted
 (except IA3's scaling and the optimizer, which are nothing but elementwise).
@@ -30,6 +31,13 @@ from dlora_sim.cost.job import (
     check_strategy,
     kr_schedule,
 )
+from dlora_sim.cost.memory import (
+    MEMORY_FULL_POLICIES,
+    cloud_session_bytes,
+    cloud_weight_bytes,
+    recompute_cloud_flops,
+    sessions_per_gpu,
+)
 from dlora_sim.cost.model import CostModel, CostTable, grid
 from dlora_sim.cost.models import (
     MODELS,
@@ -53,11 +61,11 @@ from dlora_sim.cost.totals import job_totals, priced
 
 __all__ = [
     "BASELINE", "DEVICES", "DLORA_STRATEGIES", "EXCHANGES", "GPUS", "HEAD_PLACEMENTS",
-    "KILLED_POLICIES", "LINKS", "MODELS", "PEFT_METHODS", "STRATEGIES",
+    "KILLED_POLICIES", "LINKS", "MEMORY_FULL_POLICIES", "MODELS", "PEFT_METHODS", "STRATEGIES",
     "CloudGPU", "CostModel", "CostTable", "EdgeDevice", "Exchange", "JobSpec", "Link",
     "ModelShape", "ModuleTable", "PeftSpec", "StepCost",
-    "allowed_targets", "base_backward_flops_per_token", "base_forward_flops_per_token",
+    "allowed_targets", "base_backward_flops_per_token", "cloud_session_bytes", "cloud_weight_bytes", "base_forward_flops_per_token",
     "check_strategy", "get_device", "get_gpu", "get_link", "get_model", "grid",
     "head_flops_per_loss_token", "job_totals", "kr_round_exchanges", "kr_schedule", "module_table", "offloaded_module_bytes",
-    "priced", "probe_exchanges", "step_cost", "step_exchanges",
+    "priced", "probe_exchanges", "recompute_cloud_flops", "sessions_per_gpu", "step_cost", "step_exchanges",
 ]

@@ -53,6 +53,7 @@ class CloudGPU:
 
     ``memory_bandwidth_bytes_per_s`` (HBM) bounds a batch that is memory-bound: the simulator's
     GPU pool streams the frozen weights once per batch (a roofline with the compute time).
+    ``memory_bytes`` (HBM capacity) bounds the sessions in flight (:mod:`.memory`).
     """
 
     name: str
@@ -60,6 +61,7 @@ class CloudGPU:
     efficiency: float
     usd_per_hour: float
     memory_bandwidth_bytes_per_s: float
+    memory_bytes: float
     source: str = ""
 
     @property
@@ -108,11 +110,13 @@ GPUS: dict[str, CloudGPU] = {g.name: g for g in (
     # A100 SXM: 312 TFLOP/s dense BF16 (NVIDIA datasheet); 40% model-FLOP utilisation assumed;
     # AWS p4d.24xlarge on-demand $32.77/h for 8 GPUs -> $4.10/GPU-hour.
     # HBM2e bandwidth of the A100 SXM 80 GB: 2,039 GB/s (NVIDIA A100 datasheet).
-    CloudGPU("a100", 312e12, 0.40, 4.10, 2.039e12, "NVIDIA A100 datasheet; AWS p4d on-demand / 8"),
+    # 80 GB of HBM2e: the A100 SXM 80 GB, the part whose bandwidth is above.
+    CloudGPU("a100", 312e12, 0.40, 4.10, 2.039e12, 80 * GIB, "NVIDIA A100 datasheet; AWS p4d on-demand / 8"),
     # H100 SXM: 989 TFLOP/s dense BF16 (NVIDIA datasheet); 40% MFU assumed;
     # AWS p5.48xlarge on-demand $98.32/h for 8 GPUs -> $12.29/GPU-hour.
     # HBM3 bandwidth of the H100 SXM: 3.35 TB/s (NVIDIA H100 datasheet).
-    CloudGPU("h100", 989e12, 0.40, 12.29, 3.35e12, "NVIDIA H100 datasheet; AWS p5 on-demand / 8"),
+    # 80 GB HBM3 per H100 SXM (NVIDIA H100 datasheet).
+    CloudGPU("h100", 989e12, 0.40, 12.29, 3.35e12, 80 * GIB, "NVIDIA H100 datasheet; AWS p5 on-demand / 8"),
 )}
 
 

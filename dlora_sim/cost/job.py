@@ -51,6 +51,10 @@ class JobSpec:
         head_placement: ``edge`` (head + loss on the device, labels stay there) or ``cloud``.
         exchange: ``activations`` (per-module round trips) or ``weights`` (the edge ships the
             active modules' weights each step and gets their gradients back).
+        share_inputs: ``activations`` only: modules that read one input tensor (LoRA on q, k, v
+            of a layer; on gate, up) get it in one message when they run together, and return
+            one summed input gradient. Only a whole group saves: KR's B modules are taken to be
+            spread over groups (no two share), the conservative reading of its saving.
         kr_interval_steps: steps between KR rounds (the KR window).
         kr_warmup_rounds: KR windows with every module active before the first kill.
         kr_churn: modules swapped (killed and as many revived) over the whole job after the first
@@ -77,6 +81,7 @@ class JobSpec:
     killed_policy: str = "offload"
     head_placement: str = "edge"
     exchange: str = "activations"
+    share_inputs: bool = True
     kr_interval_steps: int = 50
     kr_warmup_rounds: int = 1
     kr_churn: float = 1.0

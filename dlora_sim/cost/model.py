@@ -117,6 +117,9 @@ class CostModel:
         if kr is not None:
             headline = {
                 "comm_bytes_reduction": 1 - kr["step_module_bytes"] / base["step_module_bytes"],
+                # the paper's count: against an all-modules step that sends every module its own input
+                "unshared_comm_bytes_reduction": 1 - kr["step_module_bytes"] / self._dlora_step(
+                    ctx, ctx.n, ctx.batch, True, share_inputs=False)["module_bytes"],
                 "step_total_bytes_reduction": 1 - kr["step_bytes_total"] / base["step_bytes_total"],
                 "job_comm_bytes_reduction": 1 - kr["job_bytes_total"] / base["job_bytes_total"],
                 "step_edge_flops_reduction": 1 - kr["step_edge_flops"] / base["step_edge_flops"],
@@ -211,13 +214,21 @@ class CostModel:
                 "m_fwd": m["fwd_flops_per_token"], "m_bwd": m["bwd_flops_per_token"],
                 "m_bwd_in": m["bwd_input_flops_per_token"], "sum_params": float(t.params.sum()),
                 "sum_train_flops": float(np.sum(t.fwd_flops_per_token + t.bwd_flops_per_token)),
+                # every module at once, inputs shared per input group (share_inputs)
+                "groups": float(len(np.unique(t.input_group))),
+                "group_in": float(np.sum(t.d_in[np.unique(t.input_group, return_index=True)[1]])),
             }
         return self._size_cache[size]
 
     # --- per step --------------------------------------------------------------------------
 
-    def _dlora_step(self, c: SimpleNamespace, n_a, samples, optimizer: bool) -> dict[str, np.ndarray]:
-        """Closed form of ``protocol._dlora_exchanges`` with ``n_a`` mean modules active."""
+    def _dlora_step(self, c: SimpleNamespace, n_a, samples, optimizer: bool,
+                    share_inputs: bool | None = None) -> dict[str, np.ndarray]:
+        """Closed form of ``protocol._dlora_exchanges`` with ``n_a`` mean modules active.
+
+        Under ``share_inputs`` a pass over *every* module sends one input (and gets one summed
+        input gradient) per input group; a partial set shares nothing (``JobSpec.share_inputs``).
+        """
         job, s = self.job, self.job.shape
         ds, d = c.dtype_bytes, s.d_model
         n_k = c.n - n_a
@@ -245,14 +256,26 @@ class CostModel:
             }
         n_fwd = n_a + (n_k if edge_fwd else 0.0)
         n_off = 0.0 if edge_fwd else n_k
+        share = job.share_inputs if share_inputs is None else share_inputs
+        # messages and input values (per token) of the forward and the backward pass
+        fwd_msgs, fwd_in = self._inputs(c, n_fwd, share)
+        bwd_msgs, bwd_in = self._inputs(c, n_a, share)
         return {
             "edge_flops": opt + tokens * (n_fwd * c.m_fwd + n_a * c.m_bwd) + (head if on_edge else 0.0),
             "cloud_flops": base + n_off * tokens * (c.m_fwd + c.m_bwd_in) + (0.0 if on_edge else head),
-            "bytes_up": embed + labels_up + tokens * ds * (n_fwd * c.m_out + n_a * c.m_in) + hidden,
-            "bytes_down": tokens * ds * (n_fwd * c.m_in + n_a * c.m_out) + hidden,
-            "round_trips": 1.0 + n_fwd + n_a + (1.0 if on_edge else 0.0),
-            "module_bytes": tokens * ds * (n_fwd + n_a) * (c.m_in + c.m_out),
+            "bytes_up": embed + labels_up + tokens * ds * (n_fwd * c.m_out + bwd_in) + hidden,
+            "bytes_down": tokens * ds * (fwd_in + n_a * c.m_out) + hidden,
+            "round_trips": 1.0 + fwd_msgs + bwd_msgs + (1.0 if on_edge else 0.0),
+            "module_bytes": tokens * ds * (fwd_in + bwd_in + (n_fwd + n_a) * c.m_out),
         }
+
+    @staticmethod
+    def _inputs(c: SimpleNamespace, n_mods, share: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(messages, input values per token) of a pass over ``n_mods`` modules."""
+        if not share:
+            return n_mods + 0.0 * c.n, n_mods * c.m_in
+        every = n_mods == c.n
+        return np.where(every, c.groups, n_mods), np.where(every, c.group_in, n_mods * c.m_in)
 
     def _full_step(self, c: SimpleNamespace, strategy: str) -> dict[str, np.ndarray]:
         s = self.job.shape
@@ -296,9 +319,11 @@ class CostModel:
             else:
                 step = self._dlora_step(c, c.budget, c.batch, True)
                 counts = self._schedule_counts(c, strategy)
-                # a step is affine in its active count, so the job's steps cost S steps at the mean
-                trained = self._dlora_step(c, counts["active_steps"] / c.steps, c.batch, True)
-                total = {m: c.steps * trained[m] for m in metrics}
+                total = self._training_steps(c, counts, full, step)
+                # what the steps beyond B active (warm-up) cost, before KR's own work is added
+                warm_bytes = (total["bytes_up"] + total["bytes_down"]
+                              - c.steps * (step["bytes_up"] + step["bytes_down"]))
+                warm_edge = total["edge_flops"] - c.steps * step["edge_flops"]
                 probe = self._dlora_step(c, c.n, c.probe_batch, False)
                 upload = c.m_params * c.dtype_bytes if job.killed_policy == "offload" else zero
                 kr_up = counts["kills"] * upload + counts["probes"] * probe["bytes_up"]
@@ -312,8 +337,6 @@ class CostModel:
                 total["round_trips"] = (total["round_trips"] + counts["commands"]
                                         + counts["probes"] * probe["round_trips"])
                 kr_bytes = kr_up + kr_down
-                warm_bytes = c.steps * (trained["bytes_up"] + trained["bytes_down"] - step["bytes_up"] - step["bytes_down"])
-                warm_edge = c.steps * (trained["edge_flops"] - step["edge_flops"])
             setup = (s.vocab * s.d_model + (head_dim * s.d_model if job.head_placement == "edge" else 0)) \
                 * c.dtype_bytes
             weights = setup + trainable
@@ -326,6 +349,17 @@ class CostModel:
         total["setup_bytes_down"] = setup + zero
         total["edge_weight_bytes"] = weights + zero
         return {m: step[m] + zero for m in metrics}, total
+
+    def _training_steps(self, c: SimpleNamespace, counts: dict[str, np.ndarray], full: dict[str, np.ndarray],
+                        at_budget: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The job's training steps: those with every module, those at B, and any others (a
+        partial set, where a step is affine in its active count, so their mean count prices them)."""
+        rest_steps = c.steps - counts["steps_all_active"] - counts["steps_at_budget"]
+        rest_active = counts["active_steps"] - c.n * counts["steps_all_active"] - c.budget * counts["steps_at_budget"]
+        rest = self._dlora_step(c, np.where(rest_steps > 0, rest_active / np.maximum(rest_steps, 1), c.budget),
+                                c.batch, True)
+        return {m: counts["steps_all_active"] * full[m] + counts["steps_at_budget"] * at_budget[m]
+                + rest_steps * rest[m] for m in full}
 
     def _schedule_counts(self, c: SimpleNamespace, strategy: str) -> dict[str, np.ndarray]:
         """The sums of each point's KR schedule (``cost.kr_schedule``), one schedule per distinct

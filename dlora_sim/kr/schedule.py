@@ -73,8 +73,9 @@ class KRRound:
 class ScheduleCounts:
     """Sums of a schedule, the numbers the cost model prices.
 
-    ``active_steps`` is the sum over training steps of the active module count; since a step's
-    bytes and FLOPs are affine in that count, it is all the job totals need of the steps.
+    ``active_steps`` is the sum over training steps of the active module count. A step's bytes
+    and FLOPs are affine in that count, except that a pass over every module may share inputs,
+    so the steps with every module and those at B are counted apart too.
     """
 
     rounds: int
@@ -84,6 +85,7 @@ class ScheduleCounts:
     norm_evals: int
     commands: int
     active_steps: int
+    steps_all_active: int
     steps_at_budget: int
 
 
@@ -126,7 +128,8 @@ class KRSchedule:
             norm_evals=sum(r.norm_modules + r.probe_modules for r in self.rounds),
             commands=sum(1 for r in self.rounds if r.changes),
             active_steps=sum(n * c for n, c in by_active.items()),
-            steps_at_budget=by_active.get(self.budget, 0),
+            steps_all_active=by_active.get(self.n_modules, 0),
+            steps_at_budget=by_active.get(self.budget, 0) if self.budget < self.n_modules else 0,
         )
 
 

@@ -23,7 +23,7 @@ from dlora_sim.profiling.models import PeftModule
 
 @torch.no_grad()
 def module_norms(modules: Sequence[PeftModule]) -> np.ndarray:
-    """L2 norm of each module's trainable tensors taken together (‖W_m‖ of DESIGN.md §4)."""
+    """L2 norm of each module's trainable tensors taken together (‖W_m‖, the score's input; docs/kr.md)."""
     return np.array(
         [float(torch.sqrt(sum((p.double() ** 2).sum() for p in m.params))) for m in modules]
     )

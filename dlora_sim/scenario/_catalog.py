@@ -36,6 +36,11 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+def model_width(name: str) -> int:
+    """``d_model`` of a catalog model: the most a LoRA rank or an adapter bottleneck can use."""
+    return int(cost.get_model(name).d_model)
+
+
 def device_table(name: str) -> dict[str, Any]:
     """A catalog device as the inline table a scenario would otherwise spell out."""
     check_name("device", name)
@@ -64,12 +69,14 @@ def link_table(name: str) -> dict[str, Any]:
     return table
 
 
-def gpu(name: str, usd_per_hour: float | None) -> Any:
-    """The catalog GPU, with its price replaced when the scenario overrides it."""
+def gpu(name: str, usd_per_hour: float | None, memory_gib: float | None = None) -> Any:
+    """The catalog GPU, with its price and memory replaced where the scenario overrides them."""
     entry = cost.get_gpu(name)
-    if usd_per_hour is None:
-        return entry
-    return dataclasses.replace(entry, usd_per_hour=usd_per_hour)
+    if usd_per_hour is not None:
+        entry = dataclasses.replace(entry, usd_per_hour=usd_per_hour)
+    if memory_gib is not None:
+        entry = dataclasses.replace(entry, memory_bytes=memory_gib * 1024**3)
+    return entry
 
 
 def peft_spec(job: JobConfig) -> Any:
@@ -103,7 +110,7 @@ def default_targets(method: Any) -> tuple[str, ...]:
 
 # JobConfig fields that JobSpec takes under the same name and meaning
 _SHARED_JOB_FIELDS = (
-    "batch", "seq_len", "budget", "dtype_bytes", "killed_policy", "head_placement", "exchange",
+    "batch", "seq_len", "budget", "dtype_bytes", "killed_policy", "head_placement", "exchange", "share_inputs",
     "kr_interval_steps", "kr_warmup_rounds", "probe_batch", "loss_tokens_per_sample", "head_out_dim",
 )
 

@@ -40,6 +40,7 @@ class JobConfig(_Section):
     killed_policy: Literal["offload", "edge-forward"] = "offload"
     head_placement: Literal["edge", "cloud"] = "edge"
     exchange: Literal["activations", "weights"] = "activations"
+    share_inputs: bool = True
     profile: Path
 
     @model_validator(mode="before")
@@ -116,7 +117,7 @@ class JobConfig(_Section):
     def to_job_spec(self, **overrides: Any) -> Any:
         """This job as the cost model's ``JobSpec`` (one source of truth for per-step costs).
 
-        ``overrides`` set ``JobSpec`` fields the scenario does not own, e.g. the KR churn per
-        round that the engine derives from the profile (``kr_churn_per_round=...``).
+        ``overrides`` set ``JobSpec`` fields the scenario does not own, e.g. the KR churn that
+        is otherwise measured in the profile (``kr_churn=...``).
         """
         return _catalog.job_spec(self, **overrides)

@@ -94,6 +94,8 @@ class CloudConfig(_Section):
     usd_per_hour: PositiveFloat | None = None
     batch_max_users: PositiveInt = 8
     batch_window_s: NonNegativeFloat = 0.005
+    memory_gib: PositiveFloat | None = None
+    memory_full: Literal["queue", "recompute"] = "queue"
 
     @field_validator("gpu")
     @classmethod
@@ -102,8 +104,9 @@ class CloudConfig(_Section):
 
     @property
     def gpu_spec(self) -> Any:
-        """The catalog's ``CloudGPU`` entry (its price replaced by ``usd_per_hour`` if set)."""
-        return _catalog.gpu(self.gpu, self.usd_per_hour)
+        """The catalog's ``CloudGPU`` entry (price and memory replaced by ``usd_per_hour`` and
+        ``memory_gib`` where set)."""
+        return _catalog.gpu(self.gpu, self.usd_per_hour, self.memory_gib)
 
 
 class SchedulerConfig(_Section):

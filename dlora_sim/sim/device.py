@@ -89,6 +89,8 @@ class DeviceStats:
     wait_s: float = 0.0
     link_s: float = 0.0
     cloud_wait_s: float = 0.0
+    memory_wait_s: float = 0.0
+    recomputed_steps: int = 0
     steady_steps: int = 0
     steady_bytes: float = 0.0
     applied_steps: list[int] = field(default_factory=list)
@@ -125,6 +127,7 @@ class Device(FaultHandling):
         self.setup_done = False
         self.session_alive = False  # the cloud still holds this device's session
         self.slot: Any = None
+        self.memory_slot: Any = None  # this session's activations' room on a GPU during a step
         self.current: tuple[str, Any, float] | None = None
         self._since_ckpt = [0.0, 0.0, 0.0]  # edge FLOPs, delivered bytes, GPU-s since the checkpoint
         self._outage: tuple[float, float] | None = None
@@ -166,6 +169,7 @@ class Device(FaultHandling):
                 if not (yield from self._outage_wait()):
                     return
         self.stats.completion_s = self.env.now
+        self._release_memory()
         self._release_slot()
 
     def _open_session(self) -> Generator[simpy.Event, Any, None]:
@@ -194,11 +198,12 @@ class Device(FaultHandling):
         self._log("session", start)
 
     def _step(self, step: int) -> Generator[simpy.Event, Any, None]:
+        recompute = yield from self._hold_memory()
         kr_round = self._round_before.get(step)
         if kr_round is not None and self._round_kept_for != step:
             yield from self._kr_round(step, kr_round)
         n_active = self.n_active(step)
-        work = self.steps[n_active]
+        work = self.run.recompute_steps[n_active] if recompute else self.steps[n_active]
         exchanges = work.exchanges if self.run.granularity == "module" else (work.total,)
         before = self.stats.up_received_bytes + self.stats.down_received_bytes
         for exchange in exchanges:
@@ -207,6 +212,7 @@ class Device(FaultHandling):
             self.stats.steady_steps += 1
             self.stats.steady_bytes += self.stats.up_received_bytes + self.stats.down_received_bytes - before
         self._commit(step)
+        self._release_memory()
         put = self.run.queue.put(self.spec.index, step, self.attempts[step])
         if put is not None and not put.triggered:
             start = self.env.now
@@ -215,6 +221,32 @@ class Device(FaultHandling):
             self.stats.wait_s += self.env.now - start
             self._log("wait", start)
         self.current = None
+
+    def _hold_memory(self) -> Generator[simpy.Event, Any, bool]:
+        """Room for this step's activations on a GPU: wait for it (``queue``), or, when the GPUs
+        are full under ``recompute``, go without and have the cloud recompute (True)."""
+        memory = self.run.memory
+        if memory is None or self.memory_slot is not None:
+            return False
+        if self.run.recompute_steps is not None and memory.count >= memory.capacity:
+            self.stats.recomputed_steps += 1
+            return True
+        start = self.env.now
+        request = memory.request()
+        self.current = ("memory", request, start)
+        yield request
+        self.memory_slot = request
+        self.run.memory_peak = max(self.run.memory_peak, memory.count)
+        if self.env.now > start:
+            self.stats.memory_wait_s += self.env.now - start
+            self._log("memory", start)
+        self.current = None
+        return False
+
+    def _release_memory(self) -> None:
+        if self.memory_slot is not None:
+            self.run.memory.release(self.memory_slot)
+            self.memory_slot = None
 
     def _kr_round(self, step: int, kr_round: KRRound) -> Generator[simpy.Event, Any, None]:
         """Run the KR round before ``step``. Its outcome (the decision and the cloud's copies of the

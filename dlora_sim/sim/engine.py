@@ -27,7 +27,7 @@ from dlora_sim.sim.network import build_topology
 from dlora_sim.sim.queue import UpdateQueue
 from dlora_sim.sim.results import SimulationResult, StrategyOutcome, assemble_result
 from dlora_sim.sim.rng import stream
-from dlora_sim.sim.work import NO_KR_STRATEGIES, StepWork, step_work
+from dlora_sim.sim.work import NO_KR_STRATEGIES, StepWork, step_work, with_recompute
 
 __all__ = ["simulate", "build_devices"]
 
@@ -50,6 +50,9 @@ class StrategyRun:
     setup_down_bytes: float = 0.0
     final_down_bytes: float = 0.0
     module_weight_bytes: float = 0.0
+    memory: simpy.Resource | None = None  # session slots in the GPUs' memory (None: unbounded)
+    recompute_steps: dict[int, StepWork] | None = None  # steps of sessions that found memory full
+    memory_peak: int = 0
     timeline: list[tuple[int, str, float, float]] = field(default_factory=list)
 
 
@@ -121,6 +124,24 @@ def shared_capacities(scenario: Any) -> dict[str, float]:
     return out
 
 
+def _memory_slots(env: simpy.Environment, scenario: Any, spec: Any, strategy: str) -> simpy.Resource | None:
+    """Sessions that fit in the pool's GPU memory at once, as a resource (None for edge-only).
+
+    Raises:
+        InputError: not one session fits beside the frozen weights on a GPU.
+    """
+    if strategy == "edge-only":
+        return None
+    gpu = scenario.cloud.gpu_spec
+    per_gpu = cost.sessions_per_gpu(spec, strategy, gpu)
+    if per_gpu < 1:
+        raise InputError(
+            f"cloud.memory_gib: {strategy} needs {cost.cloud_weight_bytes(spec, strategy) / 2**30:.1f} GiB of "
+            f"weights + {cost.cloud_session_bytes(spec, strategy) / 2**30:.1f} GiB per session on one GPU, "
+            f"but a {gpu.name} has {gpu.memory_bytes / 2**30:.1f} GiB")
+    return simpy.Resource(env, capacity=min(per_gpu * scenario.cloud.count, 2**31 - 1))
+
+
 def _profile(scenario: Any) -> Any:
     """The job's profile; a file that vanished since validation is the user's to fix."""
     try:
@@ -181,6 +202,7 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
         setup_down_bytes=setup_bytes_down(spec, strategy) if strategy != "cloud-only" else 0.0,
         final_down_bytes=setup_bytes_down(spec, strategy) if strategy == "cloud-only" else 0.0,
         module_weight_bytes=cost.offloaded_module_bytes(spec),
+        memory=_memory_slots(env, scenario, spec, strategy),
     )
     # the job's one KR schedule, the same that the cost model prices (cost.kr_schedule)
     schedule = cost.kr_schedule(spec, strategy)
@@ -189,6 +211,9 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
         n: step_work(spec, strategy, None if strategy in NO_KR_STRATEGIES else n)
         for n in {n_modules} | set(schedule.steps_by_active())
     }
+    if run.memory is not None and cloud.memory_full == "recompute":
+        extra = cost.recompute_cloud_flops(spec)
+        run.recompute_steps = {n: with_recompute(work, extra) for n, work in steps.items()}
 
     sampled = _sampled(len(devices), run_cfg.timeline_sample_devices)
     procs: list[Device | None] = []
@@ -223,6 +248,10 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
         queue_delivered=run.queue.delivered,
         queue_duplicates=run.queue.duplicates,
         queue_stale=run.queue.stale,
+        memory_slots=run.memory.capacity if run.memory is not None else None,
+        memory_peak_sessions=run.memory_peak,
+        session_bytes=cost.cloud_session_bytes(spec, strategy),
+        weight_bytes_per_gpu=cost.cloud_weight_bytes(spec, strategy),
         queue_applied=dict(run.queue.applied),
         peak_link_flows=dict(run.net.peak_flows),
         timeline=run.timeline,

@@ -88,17 +88,19 @@ class FaultHandling:
                 if obj.started:
                     stats.cloud_gpu_s += obj.gpu_s
                     stats.lost_gpu_s += obj.gpu_s
-            elif kind == "admit":
+            elif kind in ("admit", "memory"):
+                resource = self.run.admission if kind == "admit" else self.run.memory
                 if obj.triggered:  # granted, but the process had not resumed yet: give it back
-                    self.run.admission.release(obj)
+                    resource.release(obj)
                 else:
                     obj.cancel()
             elif kind == "put":
                 obj.cancel()
-            if kind not in ("admit", "put"):
+            if kind not in ("admit", "memory", "put"):
                 stats.aborted_steps += 1
             self._log("lost", start)
         self.current = None
+        self._release_memory()  # the step's activations are gone with it
         # Roll back to the checkpoint: applied-but-uncheckpointed steps are redone, the KR rounds
         # between them are void, and the scheduler forgets those updates (told at reconnection).
         redo = self.next_step - self.checkpoint

@@ -7,7 +7,8 @@ Plain data only (no SimPy): the report package and sweeps read these. A results 
 - ``devices.parquet``: one row per device and strategy;
 - ``timeline.parquet``: what a sample of devices did when (``device, strategy, kind, t_start,
   t_end`` in seconds; kinds: compute, upload, cloud, download, kr, session, wait, offline, lost);
-- ``scenario.json``: the fully resolved scenario.
+- ``scenario.json``: the fully resolved scenario;
+- ``.dlora-sim-results``: the marker that makes it a folder dlora-sim may replace on a rerun.
 
 Everything is written atomically (the folder appears whole or not at all), with sorted keys,
 no timestamps and no absolute run-time data, so the same scenario and seed give byte-identical
@@ -28,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dlora_sim.errors import InputError
-from dlora_sim.io import atomic_directory, atomic_write_bytes, atomic_write_json
+from dlora_sim.io import atomic_directory, atomic_write_bytes, atomic_write_json, non_finite_at
 
 __all__ = ["SimulationResult", "StrategyOutcome", "assemble_result", "write_results", "read_results", "BASELINE"]
 
@@ -63,6 +64,10 @@ class StrategyOutcome:
     queue_delivered: int
     queue_duplicates: int
     queue_stale: int
+    memory_slots: int | None
+    memory_peak_sessions: int
+    session_bytes: float
+    weight_bytes_per_gpu: float
     queue_applied: dict[tuple[int, int], int]
     peak_link_flows: dict[str, int]
     timeline: list[tuple[int, str, float, float]]
@@ -88,7 +93,8 @@ _DEVICE_FIELDS = (
     "up_sent_bytes", "up_received_bytes", "up_lost_bytes", "down_sent_bytes", "down_received_bytes",
     "down_lost_bytes", "round_trips", "kr_rounds", "kr_probes", "kr_rounds_redone", "kr_up_bytes", "kills", "revives", "disconnections",
     "session_drops", "reupload_bytes", "aborted_steps", "redone_steps", "lost_edge_flops", "lost_bytes",
-    "lost_gpu_s", "offline_s", "wait_s", "link_s", "cloud_wait_s", "steady_steps", "steady_bytes",
+    "lost_gpu_s", "offline_s", "wait_s", "link_s", "cloud_wait_s", "memory_wait_s", "recomputed_steps",
+    "steady_steps", "steady_bytes",
 )
 
 
@@ -201,6 +207,17 @@ def _summarise(outcome: StrategyOutcome, rows: list[dict[str, Any]]) -> dict[str
         "wait_s": total("wait_s"),
         "cloud_wait_s": total("cloud_wait_s"),
         "peak_flows_per_shared_link": dict(sorted(outcome.peak_link_flows.items())),
+        "cloud_memory": {
+            "session_bytes": outcome.session_bytes,
+            "weight_bytes_per_gpu": outcome.weight_bytes_per_gpu,
+            "session_slots": outcome.memory_slots,
+            "peak_sessions": outcome.memory_peak_sessions,
+            "peak_bytes_per_gpu": (outcome.weight_bytes_per_gpu + outcome.session_bytes
+                                   * math.ceil(outcome.memory_peak_sessions / outcome.n_gpus)
+                                   if outcome.memory_slots is not None else 0.0),
+            "memory_wait_s": total("memory_wait_s"),
+            "recomputed_steps": int(total("recomputed_steps")),
+        },
     }
 
 
@@ -250,7 +267,7 @@ _TIMELINE_SCHEMA = [("strategy", pa.string()), ("device", pa.int64()), ("kind", 
 
 def _device_schema() -> pa.Schema:
     ints = {"device", "steps_done", "round_trips", "kr_rounds", "kr_probes", "kr_rounds_redone", "kills", "revives", "disconnections",
-            "session_drops", "aborted_steps", "redone_steps", "steady_steps"}
+            "session_drops", "aborted_steps", "redone_steps", "steady_steps", "recomputed_steps"}
     strings = {"strategy", "group"}
     bools = {"feasible", "finished"}
     names = ["strategy", "device", "group", "flops_per_s", "rtt_s", "feasible", *_DEVICE_FIELDS,
@@ -264,8 +281,18 @@ def write_results(result: SimulationResult, out_dir: str | Path) -> Path:
 
     Returns:
         The folder path.
+
+    Raises:
+        InputError: a summary or scenario number is not finite (JSON cannot carry it, and it
+            means an input overflowed), or ``out_dir`` may not be replaced
+            (:func:`dlora_sim.io.replace_problem`); nothing is written then.
     """
     out_dir = Path(out_dir)
+    for name, record in (("summary.json", result.summary), ("scenario.json", result.scenario)):
+        where = non_finite_at(record)
+        if where is not None:
+            raise InputError(f"{out_dir}: not written: {name}: {where} is not a finite number "
+                             "(an input too large or too small for float arithmetic)")
     with atomic_directory(out_dir) as tmp:
         atomic_write_json(tmp / "summary.json", result.summary)
         atomic_write_json(tmp / "scenario.json", result.scenario)

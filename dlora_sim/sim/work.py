@@ -18,7 +18,7 @@ from typing import Any
 
 from dlora_sim import cost
 
-__all__ = ["Exchange", "StepWork", "step_work", "kr_round_work", "NO_KR_STRATEGIES"]
+__all__ = ["Exchange", "StepWork", "step_work", "kr_round_work", "with_recompute", "NO_KR_STRATEGIES"]
 
 #: strategies whose active set never changes (no KR rounds, no killed modules)
 NO_KR_STRATEGIES = ("cloud-only", "edge-only", "dlora-all")
@@ -88,3 +88,15 @@ def _kr_round_work(job: Any, kr_round: Any) -> StepWork:
     parts = tuple(_exchange(e, tokens, dtype_bytes) for e in items)
     total = _exchange(cost.StepCost.of(items), tokens, dtype_bytes)
     return StepWork(parts, total)
+
+
+def with_recompute(work: StepWork, extra_cloud_flops: float) -> StepWork:
+    """``work`` for a session that kept no activations: the cloud adds ``extra_cloud_flops``
+    (the forward again), spread over the exchanges in proportion to their cloud work."""
+    total = work.total.cloud_flops
+    scale = 1.0 + extra_cloud_flops / total if total else 1.0
+
+    def scaled(e: Exchange) -> Exchange:
+        return Exchange(e.edge_flops, e.up_bytes, e.cloud_flops * scale, e.weight_bytes, e.down_bytes, e.round_trips)
+
+    return StepWork(tuple(scaled(e) for e in work.exchanges), scaled(work.total))

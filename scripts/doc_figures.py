@@ -1,0 +1,277 @@
+"""Every number in README.md and docs/cost.md, computed: the cost model, a simulated fleet, the profiles.
+
+The documents hold the output between markers, ``<!-- figures:NAME -->`` and
+``<!-- /figures:NAME -->``; nothing between them is typed by hand, and the prose around them
+cites no number of its own.
+
+    python scripts/doc_figures.py --write     # recompute and write every block
+    python scripts/doc_figures.py --check     # exit 1, naming each block, if a document drifted
+
+``tests/test_doc_figures.py`` runs ``--check``, so a change to a formula, a catalogue, the KR
+schedule or a profile that moves a published number fails the suite until the documents are
+rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from dlora_sim.cli.profiles import group_profiles, load_folder
+from dlora_sim.cost import CostModel, JobSpec, PeftSpec, job_totals, step_cost
+from dlora_sim.io import atomic_write_text
+from dlora_sim.scenario import load_scenario
+from dlora_sim.sim import simulate
+
+REPO = Path(__file__).resolve().parents[1]
+# the paper's set-up: LLaMA-7B, LoRA r = 8 on q, k, v, o (128 modules), B = 16, the JobSpec defaults
+PAPER = JobSpec(model="llama-7b", peft=PeftSpec("lora", rank=8, targets=("q", "k", "v", "o")), budget=16)
+FLEET_SCENARIO = REPO / "scenarios" / "paper-default.toml"
+ACCURACY_TASKS = ("noun-supersense", "verb-supersense", "definition-mc")
+ACCURACY_ARMS = ("all", "kr", "kill-only", "random")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _bytes(x: float) -> str:
+    for scale, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if x >= scale:
+            return f"{x / scale:,.1f} {unit}"
+    return f"{x:,.0f} B"
+
+
+def _headline() -> str:
+    """The paper's two claims for its set-up, per step and per job, with and without shared inputs."""
+    shared = {k: float(v) for k, v in CostModel(PAPER).evaluate().headline.items()}
+    unshared = {k: float(v) for k, v in CostModel(dataclasses.replace(PAPER, share_inputs=False)).evaluate().headline.items()}
+    rows = [
+        ("per-module exchange bytes, one steady-state step", "comm_bytes_reduction"),
+        ("all bytes of that step, incl. embeddings up and hidden states down", "step_total_bytes_reduction"),
+        ("all bytes of the whole job, incl. warm-up, probe batches, kill uploads", "job_comm_bytes_reduction"),
+        ("edge FLOPs, one steady-state step", "step_edge_flops_reduction"),
+        ("edge FLOPs, whole job, KR's own work included", "edge_flops_reduction"),
+    ]
+    lines = [
+        f"LLaMA-7B, LoRA r={PAPER.peft.rank} on q,k,v,o ({PAPER.table.n_modules} modules), B={PAPER.budget}, "
+        f"b·T = {PAPER.batch}×{PAPER.seq_len} = {PAPER.tokens} tokens, {PAPER.steps} steps, a KR round every "
+        f"{PAPER.kr_interval_steps} steps after {PAPER.kr_warmup_rounds} warm-up round, killed modules offloaded:",
+        "",
+        "| DLoRA+KR against DLoRA with all modules | each module its own input (the paper's count) "
+        "| q, k, v share their input (`share_inputs`, default) |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {label} (`{key}`) | {_pct(unshared[key])} | {_pct(shared[key])} |" for label, key in rows]
+    return "\n".join(lines)
+
+
+def _edge_flops() -> str:
+    """Why the job's edge saving is below the step's: head, warm-up, probes, each priced."""
+    step_all, step_kr = step_cost(PAPER, "dlora-all"), step_cost(PAPER, "dlora-kr")
+    head = PAPER.loss_tokens * 4.0 * PAPER.shape.d_model * PAPER.shape.vocab
+    kr = job_totals(PAPER, "dlora-kr")
+    all_modules = job_totals(PAPER, "dlora-all")
+
+    def job_saving(**change: object) -> float:
+        job = dataclasses.replace(PAPER, **change)
+        return 1 - job_totals(job, "dlora-kr")["edge_flops"] / job_totals(job, "dlora-all")["edge_flops"]
+
+    warm_steps = (PAPER.kr_warmup_rounds + 1) * PAPER.kr_interval_steps
+    rows = [
+        ("head + loss on the device, per step (both arms)", f"{head / 1e9:.1f} GFLOP"),
+        ("PEFT work + optimizer per step, all 128 modules", f"{(step_all.edge_flops - head) / 1e9:.1f} GFLOP"),
+        (f"PEFT work + optimizer per step, B = {PAPER.budget}", f"{(step_kr.edge_flops - head) / 1e9:.1f} GFLOP"),
+        ("edge FLOPs saved, one steady step", _pct(1 - step_kr.edge_flops / step_all.edge_flops)),
+        (f"steps with every module before the first cut ({PAPER.kr_warmup_rounds} warm-up round + the deciding window)",
+         f"{warm_steps} of {PAPER.steps}"),
+        ("edge FLOPs of the warm-up beyond B, share of KR's job", _pct(kr["warmup_extra_edge_flops"] / kr["edge_flops"])),
+        ("edge FLOPs of probes and norms, share of KR's job", _pct(kr["kr_edge_flops"] / kr["edge_flops"])),
+        ("edge FLOPs saved, whole job", _pct(1 - kr["edge_flops"] / all_modules["edge_flops"])),
+        ("… without warm-up rounds (the first window still trains every module)", _pct(job_saving(kr_warmup_rounds=0))),
+        ("… with the head in the cloud", _pct(job_saving(head_placement="cloud"))),
+    ]
+    return "\n".join(["| quantity | value |", "|---|---:|", *(f"| {a} | {b} |" for a, b in rows)])
+
+
+def _fleet() -> str:
+    """The shipped default scenario, simulated: what `make demo` prints, per strategy."""
+    scenario = load_scenario(FLEET_SCENARIO)
+    result = simulate(scenario)
+    devices = scenario.fleet.device_count
+    lines = [
+        f"`{FLEET_SCENARIO.relative_to(REPO)}`: {devices} devices, {scenario.job.total_steps} steps, seed "
+        f"{scenario.run.seed}, {scenario.run.granularity} granularity; per device, whole job:",
+        "",
+        "| strategy | finished | median completion | GB moved | bytes saved, steady step | bytes saved, job "
+        "| edge FLOPs saved | KR rounds | probes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in scenario.run.strategies:
+        block = result.strategy(name)
+        savings = block.get("savings_vs_baseline") or {}
+        median = block["completion_p50_s"]
+        cells = [
+            name, f"{block['finished_devices']} of {devices}",
+            "> horizon" if median is None else f"{median / 3600:.1f} h",
+            f"{block['bytes_total'] / devices / 1e9:,.1f}",
+            _pct(savings["steady_step_bytes"]) if savings.get("steady_step_bytes") is not None else "–",
+            _pct(savings["bytes_total"]) if savings.get("bytes_total") is not None else "–",
+            _pct(savings["edge_flops"]) if savings.get("edge_flops") is not None else "–",
+            f"{block['kr_rounds'] // devices}", f"{block['kr_probes'] // devices}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _accuracy_groups() -> list:
+    return group_profiles(load_folder(REPO / "profiles"))
+
+
+def _kr_accuracy() -> str:
+    """Test accuracy of the committed MiniLM-L6 runs at B = 3 of 24, by task and arm."""
+    rows = [r for r in _accuracy_groups() if r.peft == "lora" and r.budget in (3, r.n_modules)]
+    cell: dict[tuple[str, str], str] = {}
+    for r in rows:
+        acc = 100 * np.array(r.test_accuracy)
+        if (r.task, r.arm) not in cell:
+            cell[(r.task, r.arm)] = f"{acc.mean():.1f} [{acc.min():.1f}–{acc.max():.1f}] ({len(acc)})"
+    lines = ["| task | " + " | ".join("all 24 modules" if a == "all" else f"{a}, B=3" for a in ACCURACY_ARMS) + " |",
+             "|---|" + "---:|" * len(ACCURACY_ARMS)]
+    for task in ACCURACY_TASKS:
+        lines.append(f"| {task} | " + " | ".join(cell.get((task, arm), "–") for arm in ACCURACY_ARMS) + " |")
+    lines += ["", "Test accuracy %, mean [min–max] over the seeds (their count in brackets); "
+              "150 steps, window 15, one warm-up round, lr 1e-3 (`profiles/README.md` has every run)."]
+    return "\n".join(lines)
+
+
+def _kr_budget() -> str:
+    """Noun supersense: test accuracy against the budget, KR and random, with all modules for scale."""
+    rows = [r for r in _accuracy_groups() if r.task == "noun-supersense" and r.peft == "lora"
+            and r.arm in ("kr", "random", "all")]
+    budgets = sorted({r.budget for r in rows if r.arm != "all"})
+    cell: dict[tuple[str, int], str] = {}
+    for r in rows:
+        acc = 100 * np.array(r.test_accuracy)
+        cell.setdefault((r.arm, r.budget), f"{acc.mean():.1f} [{acc.min():.1f}–{acc.max():.1f}]")
+    lines = ["| arm | " + " | ".join(f"B = {b}" for b in budgets) + " |", "|---|" + "---:|" * len(budgets)]
+    for arm in ("kr", "random"):
+        lines.append(f"| {arm} | " + " | ".join(cell.get((arm, b), "–") for b in budgets) + " |")
+    full = next((r for r in rows if r.arm == "all"), None)
+    if full is not None:
+        lines += ["", f"All {full.n_modules} modules: {100 * np.mean(full.test_accuracy):.1f} "
+                      f"({len(full.seeds)} seeds). Test accuracy %, mean [min–max] over the seeds."]
+    return "\n".join(lines)
+
+
+def _sensitivity() -> str:
+    """How the headline ratios move with one change from the paper's set-up."""
+    changes: list[tuple[str, dict[str, object]]] = [
+        ("default", {}),
+        ("`--head cloud`", {"head_placement": "cloud"}),
+        ("`--kr-warmup-rounds 0`", {"kr_warmup_rounds": 0}),
+        ("`--probe-batch 1`", {"probe_batch": 1}),
+        ("`--seq-len 128`", {"seq_len": 128}),
+        ("`--seq-len 1024`", {"seq_len": 1024}),
+        ("`--kr-interval 100`", {"kr_interval_steps": 100}),
+        ("`--kr-interval 10`", {"kr_interval_steps": 10}),
+        ("`--loss-tokens 256` (head on every token)", {"loss_tokens_per_sample": 256}),
+        ("`--killed-policy edge-forward`", {"killed_policy": "edge-forward"}),
+        ("`--no-share-inputs`", {"share_inputs": False}),
+        ("`--peft adapter --budget 8`", {"peft": PeftSpec("adapter"), "budget": 8}),
+    ]
+    keys = ("comm_bytes_reduction", "step_edge_flops_reduction", "edge_flops_reduction", "job_comm_bytes_reduction")
+    lines = ["| change from the default | step module bytes ↓ | step edge FLOPs ↓ | job edge FLOPs ↓ | job bytes ↓ |",
+             "|---|---:|---:|---:|---:|"]
+    for label, change in changes:
+        h = CostModel(dataclasses.replace(PAPER, **change)).evaluate().headline
+        lines.append(f"| {label} | " + " | ".join(f"{float(h[k]):.3f}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def _phone_lte() -> str:
+    """The paper's job on a mid phone over LTE against an A100: time, traffic and energy per strategy."""
+    table = CostModel(PAPER, device="phone-mid", link="lte", gpu="a100").evaluate()
+    weights = CostModel(dataclasses.replace(PAPER, exchange="weights"), device="phone-mid", link="lte").evaluate()
+    lines = ["| strategy | traffic | link time | edge compute | compute energy | radio energy | fits the phone |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    rows = [(s, table.values[s]) for s in ("dlora-all", "dlora-kr", "dlora-random", "edge-only", "cloud-only")]
+    rows.append(("dlora-kr, `--exchange weights`", weights.values["dlora-kr"]))
+    for name, v in rows:
+        lines.append(f"| {name} | {_bytes(float(v['job_bytes_total']))} | {float(v['job_link_s']) / 3600:,.1f} h "
+                     f"| {float(v['job_edge_s']):,.0f} s | {float(v['job_energy_j']) / 1e3:,.2f} kJ "
+                     f"| {float(v['job_radio_energy_j']) / 1e6:,.3f} MJ | {'yes' if bool(v['fits_on_device']) else 'no'} |")
+    return "\n".join(lines)
+
+
+#: block name -> (the document it lives in, the function that computes it)
+BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
+    "headline": ("README.md", _headline),
+    "edge-flops": ("README.md", _edge_flops),
+    "fleet": ("README.md", _fleet),
+    "kr-accuracy": ("README.md", _kr_accuracy),
+    "kr-budget": ("README.md", _kr_budget),
+    "cost-sensitivity": ("docs/cost.md", _sensitivity),
+    "cost-phone-lte": ("docs/cost.md", _phone_lte),
+}
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(<!-- figures:{re.escape(name)} -->\n)(.*?)(<!-- /figures:{re.escape(name)} -->)", re.S)
+
+
+def render(document: str, names: list[str], where: str) -> tuple[str, list[str]]:
+    """``document`` with the named blocks recomputed, and the names of those that changed.
+
+    Raises:
+        ValueError: a block's markers are missing from the document.
+    """
+    changed = []
+    for name in names:
+        match = _pattern(name).search(document)
+        if match is None:
+            raise ValueError(f"{where}: no '<!-- figures:{name} -->' ... '<!-- /figures:{name} -->' markers")
+        body = BLOCKS[name][1]().rstrip("\n") + "\n"
+        if match.group(2) != body:
+            changed.append(name)
+            document = document[:match.start(2)] + body + document[match.end(2):]
+    return document, changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="rewrite the blocks in their documents")
+    mode.add_argument("--check", action="store_true", help="exit 1 if a block differs from what the code computes")
+    parser.add_argument("--root", type=Path, default=REPO, help="the folder the documents are in (default: the repo)")
+    parser.add_argument("--only", choices=sorted(BLOCKS), action="append", help="only these blocks (repeatable)")
+    args = parser.parse_args(argv)
+    names = args.only or list(BLOCKS)
+    drifted = []
+    for document_name in dict.fromkeys(BLOCKS[n][0] for n in names):
+        path = args.root / document_name
+        mine = [n for n in names if BLOCKS[n][0] == document_name]
+        try:
+            document, changed = render(path.read_text(encoding="utf-8"), mine, str(path))
+        except (OSError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        drifted += [(path, n) for n in changed]
+        if args.write and changed:
+            atomic_write_text(path, document)
+    if args.check:
+        for path, name in drifted:
+            print(f"{path}: block '{name}' differs from the code; run scripts/doc_figures.py --write", file=sys.stderr)
+        return 1 if drifted else 0
+    print(f"{len(drifted)} of {len(names)} blocks rewritten ({', '.join(n for _, n in drifted) or 'none'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
