@@ -248,9 +248,10 @@ def _optional_string(raw: Mapping[str, Any], key: str, path: Path, what: str) ->
 def _name(raw: Mapping[str, Any], path: Path) -> str:
     """The sweep's name, also its default folder ``results/sweeps/<name>``: so never a path."""
     name = _optional_string(raw, "name", path, "a name, not a path") or path.stem
-    if name in (".", "..") or any(c in name for c in "/\\\0") or not name.strip():
+    if name in (".", "..") or any(c in name for c in "/\\") or not name.isprintable() \
+            or not name.strip():
         raise InputError(f"{path}: name: {name!r} cannot name a folder "
-                         "(no '/', '\\' or NUL, not '.' or '..')")
+                         "(no '/', '\\' or control characters, not '.' or '..')")
     return name
 
 
@@ -637,8 +638,9 @@ def _run_pending(client: Any, spec: SweepSpec, pending: list[Point], out: Path,
             try:
                 future.result()
             except Exception as error:  # a failed point must not lose the others
-                failures.append((point.label, f"{type(error).__name__}: {error}"))
-                console.print(f"point {point.point_id} ({point.label}) failed: {error}",
+                reason = f"{type(error).__name__}: {' '.join(str(error).split())}"
+                failures.append((point.label, reason))
+                console.print(f"point {point.point_id} ({point.label}) failed: {reason}",
                               style="red", markup=False, highlight=False)
             bar.advance(task)
     return failures

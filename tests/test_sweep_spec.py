@@ -79,6 +79,7 @@ job.budget = 8
     ('base = "base.toml"\n[grid.job]', "grid: nothing to sweep"),
     ('base = "base.toml"\nname = "../elsewhere"\n[grid]\n"job.budget" = [2]', "name: '../elsewhere'"),
     ('base = "base.toml"\nname = 5\n[grid]\n"job.budget" = [2]', "name: must be a string"),
+    ('base = "base.toml"\nname = "x\\u001b[31m"\n[grid]\n"job.budget" = [2]', "name: 'x\\x1b[31m' cannot"),
     ('base = "base\\u0000.toml"', "base: not a usable path"),
     ('base = "base.toml"\nprofiles = "p\\u0000"\n[grid]\n"job.budget" = [2]', "profiles: not a usable path"),
     ('base = "base.toml"\n[grid]\n"job.budget" = [99]', "point job.budget=99: "),

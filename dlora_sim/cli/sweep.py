@@ -44,9 +44,11 @@ def sweep(
 ) -> None:
     """Run every point of a sweep (each a full paired run of all strategies) and write its table.
 
-    Interrupted sweeps resume: a point whose folder holds an intact DONE.json next to its
-    results is skipped; a point whose scenario changed (an edited base file) is run anew. One
-    sweep at a time writes a folder: a second one stops with one line naming the holder.
+    Interrupted sweeps resume: a point with an intact DONE.json and results is skipped.
+
+    A point whose scenario changed (an edited base file) runs anew, in a new folder.
+
+    One sweep at a time writes a folder; a second one stops with one line naming the holder.
 
     View the result with: dlora-sim dashboard SWEEP_FOLDER -o dashboards/NAME.html
     """
@@ -56,7 +58,8 @@ def sweep(
     out = output if output is not None else Path("results") / "sweeps" / loaded.name
     outcome = run_sweep(loaded, out, scheduler=scheduler, n_workers=workers, progress=progress,
                         tls=TLSFiles(tls_ca_file, tls_cert, tls_key))
-    typer.echo(f"sweep {loaded.name}: {outcome.n_points} points "
+    plural = "s" if outcome.n_points != 1 else ""
+    typer.echo(f"sweep {loaded.name}: {outcome.n_points} point{plural} "
                f"({outcome.n_run} run now, {outcome.n_skipped} already done)")
     typer.echo(f"wrote {outcome.table_path}")
     if outcome.failures:
