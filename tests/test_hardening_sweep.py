@@ -228,13 +228,17 @@ def test_local_cluster_listens_on_loopback_only():
     psutil = pytest.importorskip("psutil")
     from dlora_sim.sweep import _close_client, _open_client
 
+    def listening() -> set:
+        processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
+        return {conn.laddr for proc in processes for conn in proc.net_connections("inet")
+                if conn.status == psutil.CONN_LISTEN}
+
+    before = listening()  # whatever earlier tests left in this process is not the cluster's
     client = _open_client(None, None, n_workers=1, connect_timeout_s=10)
     try:
-        processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
-        listening = {conn.laddr for proc in processes for conn in proc.net_connections("inet")
-                     if conn.status == psutil.CONN_LISTEN}
+        opened = listening() - before
         assert client.cluster.scheduler.http_server.address == "127.0.0.1"
-        assert len(listening) >= 4  # scheduler, its HTTP server, the worker and its nanny
-        assert {addr.ip for addr in listening} == {"127.0.0.1"}
+        assert len(opened) >= 4  # scheduler, its HTTP server, the worker and its nanny
+        assert {addr.ip for addr in opened} == {"127.0.0.1"}
     finally:
         _close_client(client, own_cluster=True)
