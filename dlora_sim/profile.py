@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dlora_sim.errors import InputError
-from dlora_sim.io import atomic_write_json
+from dlora_sim.io import MAX_DEPTH, MAX_EXACT_INT, atomic_write_json, first_at, too_deep_at
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -50,9 +50,10 @@ SCHEMA_VERSION = 1
 
 
 class _Frozen(BaseModel):
-    """Immutable, strict about unknown keys, and no NaN/inf (JSON cannot carry them anyway)."""
+    """Immutable, strict about unknown keys and types (no string or boolean is read as a
+    number), and no NaN/inf (JSON cannot carry them anyway)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
 
 NonNegFloat = Annotated[float, Field(ge=0)]
@@ -304,15 +305,31 @@ def load_profile(path: str | Path) -> Profile:
     except json.JSONDecodeError as error:
         hint = " (file looks truncated)" if error.pos >= len(text.rstrip()) else ""
         raise InputError(f"{path}: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}{hint}") from None
+    except ValueError as error:  # an integer too long to convert
+        raise InputError(f"{path}: not a profile: {_one_line(error)}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a profile: nested more than {MAX_DEPTH} levels deep") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: a profile must be a JSON object, got {type(data).__name__}")
+    _refuse_unreadable_values(data, path)
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise InputError(f"{path}: schema_version is {version!r}; this dlora-sim reads version {SCHEMA_VERSION}")
     try:
         return Profile.model_validate(data)
     except ValidationError as error:
         raise InputError(f"{path}: {_first_problem(error)}") from None
+
+
+def _refuse_unreadable_values(data: dict[str, Any], path: Path) -> None:
+    """Nesting no profile has and integers beyond float precision (the readers compute with
+    numpy), refused before validation meets them."""
+    where = too_deep_at(data)
+    if where is not None:
+        raise InputError(f"{path}: {where}: nested more than {MAX_DEPTH} levels deep")
+    where = first_at(data, lambda node: type(node) is int and abs(node) > MAX_EXACT_INT)
+    if where is not None:
+        raise InputError(f"{path}: {where}: integer above 2**53 in magnitude")
 
 
 def save_profile(profile: Profile, path: str | Path) -> None:

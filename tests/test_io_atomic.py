@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from dlora_sim.io import atomic_directory, atomic_write_json, atomic_write_text
+from dlora_sim.io import RESULTS_MARKER, atomic_directory, atomic_write_json, atomic_write_text
 
 
 def test_failed_directory_leaves_nothing_behind(tmp_path):
@@ -22,13 +22,13 @@ def test_failed_directory_leaves_nothing_behind(tmp_path):
 
 
 def test_directory_replaces_previous_results_whole(tmp_path):
-    """A successful rerun replaces the old folder; stale files from the old run disappear."""
+    """A successful rerun replaces the old (marked) folder; stale files from the old run disappear."""
     target = tmp_path / "results"
     with atomic_directory(target) as tmp:
         (tmp / "old.txt").write_text("old")
     with atomic_directory(target) as tmp:
         (tmp / "new.txt").write_text("new")
-    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [RESULTS_MARKER, "new.txt"]
 
 
 def test_json_is_byte_identical_for_equal_objects(tmp_path):

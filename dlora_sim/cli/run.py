@@ -2,6 +2,9 @@
 
 The folder appears whole or not at all: results are written into a temporary sibling that
 replaces ``OUT`` only when everything succeeded, so a bad scenario or a crash leaves nothing.
+``OUT`` is replaced only when it is missing, empty or a results folder dlora-sim wrote (it
+carries :data:`dlora_sim.io.RESULTS_MARKER`); that is checked before simulating, so a refusal
+costs nothing.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dlora_sim.cli.app import app
-from dlora_sim.errors import InputError
-from dlora_sim.io import atomic_directory, dig
+from dlora_sim.io import check_replaceable, dig
 from dlora_sim.scenario import load_scenario, parse_override
 
-RESULT_MARKER = "summary.json"  # a folder holding it is one we may replace
+SUMMARY = "summary.json"
 
 # summary.json per-strategy keys shown in the closing table: (dotted key, header, format)
 _COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -38,8 +41,8 @@ def run(
     scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario TOML file, e.g. scenarios/paper-default.toml.")],
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", metavar="OUT", help="Results folder to write (replaced if it holds earlier results). "
-                     "Default: results/<scenario name>."),
+        typer.Option("--out", "-o", metavar="OUT", help="Results folder to write. An existing OUT is replaced only if it is "
+                     "empty or holds earlier results of dlora-sim (never any other files). Default: results/<scenario name>."),
     ] = None,
     set_: Annotated[
         list[str] | None,
@@ -54,52 +57,41 @@ def run(
     """
     overrides = dict(parse_override(item) for item in set_ or [])
     loaded = load_scenario(scenario, overrides)
-    target = out if out is not None else Path("results") / loaded.name
-    _check_replaceable(target)
+    target = out if out is not None else Path("results") / loaded.name  # a validated name is never a path
+    check_replaceable(target, "--out")
 
     from dlora_sim.sim import simulate  # the engine; imported late so that bad input fails fast
     from dlora_sim.sim.results import write_results
 
     console = Console(stderr=True)
-    console.print(f"[bold]{loaded.name}[/]: {loaded.fleet.device_count} devices, "
-                  f"strategies {', '.join(loaded.run.strategies)}, {loaded.run.granularity} granularity")
+    console.print(f"[bold]{escape(loaded.name)}[/]: {loaded.fleet.device_count} devices, "
+                  f"strategies {escape(', '.join(loaded.run.strategies))}, {loaded.run.granularity} granularity")
     result = simulate(loaded, progress=progress)
-    with atomic_directory(target) as tmp:
-        write_results(result, tmp)
+    write_results(result, target)
     _print_summary(target, console)
-
-
-def _check_replaceable(target: Path) -> None:
-    """Refuse to replace anything but an empty folder or an earlier results folder."""
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise InputError(f"{target}: --out exists and is not a folder")
-    if any(target.iterdir()) and not (target / RESULT_MARKER).is_file():
-        raise InputError(f"{target}: --out is a non-empty folder without {RESULT_MARKER}; "
-                         "refusing to replace it (choose a new folder)")
 
 
 def _print_summary(target: Path, console: Console) -> None:
     """A short table of the headline numbers, read back from the written summary.json."""
     try:
-        summary = json.loads((target / RESULT_MARKER).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        console.print(f"results written to [bold]{target}[/]")
+        summary = json.loads((target / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        console.print(f"results written to [bold]{escape(str(target))}[/]")
         return
     strategies: dict[str, dict[str, Any]] = summary.get("strategies", {})
     columns = [c for c in _COLUMNS if any(dig(row, c[0]) is not None for row in strategies.values())]
     baseline = summary.get("baseline", "dlora-all")
-    table = Table(title=f"{summary.get('scenario', target.name)}: per strategy (savings against {baseline})",
-                  caption=f"bytes saved = 1 − bytes / {baseline}'s; step: one steady-state step, job: whole run")
+    table = Table(title=escape(f"{summary.get('scenario', target.name)}: per strategy (savings against {baseline})"),
+                  caption=escape(f"bytes saved = 1 − bytes / {baseline}'s; step: one steady-state step, job: whole run"))
     table.add_column("strategy", no_wrap=True)
     for _, header, _ in columns:
         table.add_column(header, justify="right")
     for name, row in strategies.items():
-        table.add_row(name, *(_format(dig(row, key), kind) for key, _, kind in columns))
+        table.add_row(escape(name), *(_format(dig(row, key), kind) for key, _, kind in columns))
     Console().print(table)
-    console.print(f"results written to [bold]{target}[/] "
-                  f"(dashboard: dlora-sim dashboard {target} -o dashboards/{target.name}.html)")
+    shown = escape(str(target))
+    console.print(f"results written to [bold]{shown}[/] "
+                  f"(dashboard: dlora-sim dashboard {shown} -o dashboards/{escape(target.name)}.html)")
 
 
 def _format(value: Any, kind: str) -> str:

@@ -8,6 +8,7 @@ the scenario loader prefixes the scenario file and the field.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from functools import lru_cache
@@ -17,6 +18,7 @@ from typing import Any
 import networkx as nx
 
 from dlora_sim.errors import InputError
+from dlora_sim.scenario._base import MAX_BITS_PER_SECOND, MAX_SECONDS, MIN_BITS_PER_SECOND
 
 CLOUD_KIND = "cloud"
 
@@ -92,27 +94,7 @@ def load_trace_cached(path: Path) -> tuple[tuple[tuple[float, float], ...], ...]
 
 @lru_cache(maxsize=64)
 def _load_trace(path: str, _size: int, _mtime_ns: int) -> tuple[tuple[tuple[float, float], ...], ...]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = set(reader.fieldnames or ())
-        if not {"start_s", "end_s"} <= columns:
-            raise ValueError(f"{path}: needs a header with columns start_s,end_s (and optionally device)")
-        extra = columns - {"start_s", "end_s", "device"}
-        if extra:
-            raise ValueError(f"{path}: unknown column(s) {sorted(extra)}; allowed: device,start_s,end_s")
-        per_device: dict[str, list[tuple[float, float]]] = {}
-        for row in reader:
-            line = reader.line_num
-            try:
-                start_s, end_s = float(row["start_s"]), float(row["end_s"])
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}: line {line}: start_s and end_s must be numbers") from None
-            if not (math.isfinite(start_s) and math.isfinite(end_s)) or not 0 <= start_s < end_s:
-                raise ValueError(f"{path}: line {line}: need 0 <= start_s < end_s, got {start_s}, {end_s}")
-            device = (row.get("device") or "").strip() if "device" in columns else "*"
-            if not device:
-                raise ValueError(f"{path}: line {line}: empty device id")
-            per_device.setdefault(device, []).append((start_s, end_s))
+    per_device = _read_trace_rows(path, _read_utf8(path))
     if not per_device:
         raise ValueError(f"{path}: no intervals")
     traces = []
@@ -125,12 +107,61 @@ def _load_trace(path: str, _size: int, _mtime_ns: int) -> tuple[tuple[tuple[floa
     return tuple(traces)
 
 
+def _read_utf8(path: str) -> str:
+    """The file's text; ValueError naming the file (and, for bad bytes, their line)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{path}: line {line}: not UTF-8 text (byte {data[error.start]:#04x})") from None
+
+
+def _read_trace_rows(path: str, text: str) -> dict[str, list[tuple[float, float]]]:
+    """Online intervals per trace device id, in file order; ValueError naming the line."""
+    with io.StringIO(text, newline="") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            columns = set(reader.fieldnames or ())
+            if not {"start_s", "end_s"} <= columns:
+                raise ValueError(f"{path}: needs a header with columns start_s,end_s (and optionally device)")
+            extra = columns - {"start_s", "end_s", "device"}
+            if extra:
+                raise ValueError(f"{path}: unknown column(s) {sorted(extra)}; allowed: device,start_s,end_s")
+            per_device: dict[str, list[tuple[float, float]]] = {}
+            for row in reader:
+                device, interval = _trace_row(row, "device" in columns, f"{path}: line {reader.line_num}")
+                per_device.setdefault(device, []).append(interval)
+        except csv.Error as error:  # e.g. a field larger than the csv module's limit
+            raise ValueError(f"{path}: line {reader.line_num}: not readable CSV ({error})") from None
+    return per_device
+
+
+def _trace_row(row: dict[str, Any], has_device: bool, where: str) -> tuple[str, tuple[float, float]]:
+    try:
+        start_s, end_s = float(row["start_s"]), float(row["end_s"])
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: start_s and end_s must be numbers") from None
+    if not (math.isfinite(start_s) and math.isfinite(end_s)) or not 0 <= start_s < end_s:
+        raise ValueError(f"{where}: need 0 <= start_s < end_s, got {start_s}, {end_s}")
+    device = (row.get("device") or "").strip() if has_device else "*"
+    if not device:
+        raise ValueError(f"{where}: empty device id")
+    return device, (start_s, end_s)
+
+
 def _device_sort_key(device: str) -> tuple[int, int | str]:
     """Numeric ids in numeric order, then others alphabetically (so 2 < 10)."""
     return (0, int(device)) if device.isdigit() else (1, device)
 
 
 # ----------------------------------------------------------------------------------- GraphML
+
+#: edge attribute -> allowed range, the same as the scenario's own bandwidths and durations
+_EDGE_RANGES = {"capacity_bps": (MIN_BITS_PER_SECOND, MAX_BITS_PER_SECOND), "latency_s": (0.0, MAX_SECONDS)}
 
 
 def load_graphml_cached(path: Path) -> nx.Graph:
@@ -150,25 +181,30 @@ def _load_graphml(path: str, _size: int, _mtime_ns: int) -> nx.Graph:
     if len(clouds) != 1:
         raise ValueError(f"{path}: needs exactly one node with kind='cloud', found {len(clouds)}")
     for u, v, data in graph.edges(data=True):
-        for key, lowest, strict in (("capacity_bps", 0.0, True), ("latency_s", 0.0, False)):
+        for key, (lowest, highest) in _EDGE_RANGES.items():
             value = data.get(key)
             try:
                 value = float(value)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ValueError(f"{path}: edge {u}-{v}: missing or non-numeric {key}") from None
-            if not math.isfinite(value) or value < lowest or (strict and value == lowest):
-                bound = "> 0" if strict else ">= 0"
-                raise ValueError(f"{path}: edge {u}-{v}: {key} must be {bound}, got {value}")
+            if not lowest <= value <= highest:  # also refuses NaN
+                raise ValueError(f"{path}: edge {u}-{v}: {key} must be in [{lowest:g}, {highest:g}], got {value}")
             data[key] = value
     graph.graph["cloud"] = clouds[0]
+    graph.graph["reaches_cloud"] = frozenset(nx.node_connected_component(graph, clouds[0]))
     return graph
 
 
 def graphml_reach_problem(graph: nx.Graph, access_node: str) -> str | None:
-    """Why ``access_node`` cannot serve as a group's attachment point, or None if it can."""
+    """Why ``access_node`` cannot serve as a group's attachment point, or None if it can.
+
+    Reachability is read from the cloud's component, found once per file, so checking every
+    group costs no search of its own.
+    """
     if access_node not in graph:
         nodes = sorted(str(n) for n in graph.nodes if graph.nodes[n].get("kind") != CLOUD_KIND)
-        return f"node {access_node!r} is not in the GraphML topology; nodes: {', '.join(nodes)}"
-    if not nx.has_path(graph, access_node, graph.graph["cloud"]):
+        shown = ", ".join(nodes[:20]) + (f", ... ({len(nodes)} nodes)" if len(nodes) > 20 else "")
+        return f"node {access_node!r} is not in the GraphML topology; nodes: {shown}"
+    if access_node not in graph.graph["reaches_cloud"]:
         return f"node {access_node!r} has no path to the cloud node {graph.graph['cloud']!r}"
     return None

@@ -7,8 +7,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dlora_sim.scenario import _catalog, _files
-from dlora_sim.scenario._base import NonNegativeFloat, PositiveFloat, PositiveInt, _resolve, _Section
+from dlora_sim.scenario import _catalog, _files, limits
+from dlora_sim.scenario._base import (
+    BitsPerSecond,
+    FlopsPerSecond,
+    Fraction,
+    JoulesPerFlop,
+    Lax,
+    MeanSeconds,
+    PositiveInt,
+    Seconds,
+    _resolve,
+    _Section,
+)
 from dlora_sim.scenario._files import FieldError
 
 
@@ -16,20 +27,20 @@ class DeviceSpec(_Section):
     """An edge device: a catalog name in TOML becomes this full table after validation."""
 
     name: str = "inline"
-    flops_per_s: PositiveFloat
+    flops_per_s: FlopsPerSecond
     memory_bytes: PositiveInt
-    joules_per_flop: PositiveFloat
+    joules_per_flop: JoulesPerFlop
 
 
 class LinkSpec(_Section):
     """A device's own last-mile link (not shared): bandwidth each way and end-to-end RTT."""
 
     name: str = "inline"
-    up_bps: PositiveFloat
-    down_bps: PositiveFloat
-    rtt_s: NonNegativeFloat
-    jitter_s: NonNegativeFloat = 0.0
-    loss_rate: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    up_bps: BitsPerSecond
+    down_bps: BitsPerSecond
+    rtt_s: Seconds
+    jitter_s: Seconds = 0.0
+    loss_rate: Fraction = 0.0
 
 
 class AlwaysOn(_Section):
@@ -42,8 +53,8 @@ class MarkovOnOff(_Section):
     """Two-state on/off process with exponential sojourns of the given means."""
 
     kind: Literal["markov"]
-    mean_online_s: PositiveFloat
-    mean_offline_s: PositiveFloat
+    mean_online_s: MeanSeconds
+    mean_offline_s: MeanSeconds
     start_online: bool = True
 
 
@@ -56,7 +67,7 @@ class TraceOnOff(_Section):
     """
 
     kind: Literal["trace"]
-    file: Path
+    file: Annotated[Path, Lax]
 
     @field_validator("file")
     @classmethod
@@ -86,7 +97,7 @@ class FleetGroup(_Section):
     count: PositiveInt
     device: DeviceSpec
     link: LinkSpec
-    compute_spread: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    compute_spread: Fraction = 0.0
     region: str = "region-0"
     access: str | None = None
     availability: Availability = AlwaysOn()
@@ -117,7 +128,16 @@ class FleetGroup(_Section):
 class FleetConfig(_Section):
     """``[fleet]``: one or more ``[[fleet.groups]]`` with unique names."""
 
-    groups: tuple[FleetGroup, ...] = Field(min_length=1)
+    groups: Annotated[tuple[FleetGroup, ...], Lax] = Field(min_length=1)
+
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _not_too_many(cls, groups: Any) -> Any:
+        """Refused before the groups themselves are validated: that alone would take long."""
+        problem = limits.too_many_groups(len(groups)) if isinstance(groups, (list, tuple)) else None
+        if problem:
+            raise ValueError(problem)
+        return groups
 
     @model_validator(mode="after")
     def _unique_names(self) -> FleetConfig:

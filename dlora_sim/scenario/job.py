@@ -9,8 +9,12 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from dlora_sim.errors import InputError
 from dlora_sim.scenario import _catalog, _files
-from dlora_sim.scenario._base import PositiveInt, _resolve, _Section
+from dlora_sim.scenario._base import Lax, NonNegativeInt, PositiveInt, _resolve, _Section
 from dlora_sim.scenario._files import FieldError
+
+#: tokens per step (batch × seq_len, and the probe batch's): 250× the largest pretraining
+#: batches; beyond it the cost model's FLOP and byte counts only head for overflow
+MAX_TOKENS_PER_STEP = 10**9
 
 
 class JobConfig(_Section):
@@ -24,7 +28,7 @@ class JobConfig(_Section):
     model: str = "llama-7b"
     peft: Literal["lora", "adapter", "ia3"] = "lora"
     rank: PositiveInt = 8
-    targets: tuple[str, ...] = ()
+    targets: Annotated[tuple[str, ...], Lax] = ()
     adapter_size: PositiveInt = 64
     batch: PositiveInt = 4
     seq_len: PositiveInt = 256
@@ -33,7 +37,7 @@ class JobConfig(_Section):
     target_accuracy: Annotated[float, Field(gt=0, le=1)] | None = None
     budget: PositiveInt = 16
     kr_interval_steps: PositiveInt = 50
-    kr_warmup_rounds: Annotated[int, Field(ge=0)] = 1
+    kr_warmup_rounds: NonNegativeInt = 1
     probe_batch: PositiveInt | None = None
     loss_tokens_per_sample: PositiveInt = 1
     head_out_dim: PositiveInt | None = None
@@ -41,7 +45,7 @@ class JobConfig(_Section):
     head_placement: Literal["edge", "cloud"] = "edge"
     exchange: Literal["activations", "weights"] = "activations"
     share_inputs: bool = True
-    profile: Path
+    profile: Annotated[Path, Lax]
 
     @model_validator(mode="before")
     @classmethod
@@ -55,6 +59,13 @@ class JobConfig(_Section):
     @classmethod
     def _known_model(cls, name: str) -> str:
         return _catalog.check_name("model", name)
+
+    @field_validator("dtype_bytes", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # True == 1 would pass the literal check
+            raise ValueError(f"must be 1, 2 or 4 (bytes), not {str(value).lower()}")
+        return value
 
     @field_validator("targets")
     @classmethod
@@ -74,6 +85,7 @@ class JobConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> JobConfig:
+        self._check_sizes()
         if self.loss_tokens_per_sample > self.seq_len:
             raise FieldError("loss_tokens_per_sample", f"{self.loss_tokens_per_sample} is above seq_len {self.seq_len}")
         if (self.steps is None) == (self.target_accuracy is None):
@@ -95,7 +107,21 @@ class JobConfig(_Section):
         except InputError as error:
             first_word = str(error).split(" ", 1)[0].rstrip(":")
             raise FieldError(first_word if first_word in type(self).model_fields else "", str(error)) from None
+        except ArithmeticError as error:  # an overflow the bounds above did not foresee
+            raise FieldError("", f"the cost model cannot price this job: {error}") from None
         return self
+
+    def _check_sizes(self) -> None:
+        """Shapes no model has: a rank or bottleneck wider than the model, absurd token counts."""
+        width = _catalog.model_width(self.model)
+        for field in ("rank", "adapter_size"):
+            if getattr(self, field) > width:
+                raise FieldError(field, f"{getattr(self, field)} is above d_model = {width} of {self.model}; "
+                                        f"allowed: 1..{width}")
+        for field, samples in (("batch", self.batch), ("probe_batch", self.probe_batch)):
+            if samples is not None and samples * self.seq_len > MAX_TOKENS_PER_STEP:
+                raise FieldError(field, f"{field} × seq_len = {samples * self.seq_len:.2e} tokens per step, "
+                                        f"above the {MAX_TOKENS_PER_STEP:,} this cost model is meant for")
 
     @property
     def module_count(self) -> int:

@@ -9,6 +9,7 @@ pydantic's internal location, which also carries union tags.
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 import types
 import typing
@@ -19,8 +20,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from dlora_sim.errors import InputError
+from dlora_sim.io import MAX_DEPTH, too_deep_at
 from dlora_sim.scenario._files import FieldError
-from dlora_sim.scenario.models import Scenario
+from dlora_sim.scenario.models import Scenario, name_from_file
 
 
 def load_scenario(path: str | Path, overrides: Mapping[str, object] | None = None) -> Scenario:
@@ -32,7 +34,8 @@ def load_scenario(path: str | Path, overrides: Mapping[str, object] | None = Non
             e.g. ``{"job.budget": 8, "fleet.groups.0.count": 50}`` (list items by index).
 
     Returns:
-        The frozen, validated scenario; ``name`` defaults to the file's stem.
+        The frozen, validated scenario; ``name`` defaults to the file's stem (characters a
+        name may not hold replaced by '-').
 
     Raises:
         InputError: one line naming the file and field, for any problem.
@@ -46,9 +49,11 @@ def load_scenario(path: str | Path, overrides: Mapping[str, object] | None = Non
         raise InputError(f"{path}: cannot read scenario file: {error}") from None
     try:
         raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+    except ValueError as error:  # TOMLDecodeError, or an integer too long to convert
         raise InputError(f"{path}: malformed TOML: {error}") from None
-    raw.setdefault("name", path.stem)
+    except RecursionError:
+        raise InputError(f"{path}: malformed TOML: nested too deeply") from None
+    raw.setdefault("name", name_from_file(path.stem))
     return scenario_from_dict(raw, source=str(path), base_dir=path.resolve().parent, overrides=overrides)
 
 
@@ -64,6 +69,9 @@ def scenario_from_dict(
     ``source`` names the input in error messages; ``base_dir`` anchors relative paths
     (default: the current directory).
     """
+    _refuse_deep(raw, source)
+    for dotted, value in (overrides or {}).items():
+        _refuse_deep(value, source, prefix=f"{dotted}.")
     data = apply_overrides(raw, overrides or {}, source=source)
     context = {"base_dir": Path(base_dir) if base_dir is not None else Path.cwd()}
     try:
@@ -80,11 +88,19 @@ DERIVED_KEYS = (("job", "module_count"), ("job", "total_steps"), ("network", "ki
 def scenario_from_resolved(resolved: Mapping[str, Any], *, source: str = "scenario.json") -> Scenario:
     """Rebuild the :class:`Scenario` that ``to_resolved_dict`` described (e.g. a results folder's
     ``scenario.json``); the derived keys it added are dropped, the files it names re-checked."""
+    _refuse_deep(resolved, source)
     data = copy.deepcopy(dict(resolved))
     for section, key in DERIVED_KEYS:
         if isinstance(data.get(section), dict):
             data[section].pop(key, None)
     return scenario_from_dict(data, source=source)
+
+
+def _refuse_deep(value: Any, source: str, prefix: str = "") -> None:
+    """Nesting deeper than any scenario needs is refused before recursive code meets it."""
+    where = too_deep_at(value)
+    if where is not None:
+        raise InputError(f"{source}: {prefix}{where}: nested more than {MAX_DEPTH} levels deep")
 
 
 def apply_overrides(
@@ -126,8 +142,10 @@ def parse_override(text: str) -> tuple[str, object]:
     dotted, value_text = (part.strip() for part in text.split("=", 1))
     try:
         value: object = tomllib.loads(f"v = {value_text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except ValueError:  # not a TOML value (or an integer too long to convert): kept as text
         value = value_text
+    except RecursionError:
+        raise InputError(f"--set {dotted}: value nested too deeply") from None
     return dotted, value
 
 
@@ -135,10 +153,15 @@ def parse_override(text: str) -> tuple[str, object]:
 
 
 def describe_validation_error(error: ValidationError, data: Any) -> str:
-    """``field.path: problem`` for the first error, with a count of any others."""
-    problems = error.errors(include_url=False)
-    first = problems[0]
-    loc = _user_location(first["loc"], data)
+    """``field.path: problem`` for the first error, with a count of the other fields at fault.
+
+    Problems are counted by the field the user wrote, not by pydantic's errors, and a list that
+    is only "too short" because its one item failed is not a problem of its own.
+    """
+    located = [(tuple(_user_location(p["loc"], data)), p) for p in error.errors(include_url=False)]
+    own = [(where, p) for where, p in located if not _holds_another(where, located)] or located
+    loc, first = list(own[0][0]), own[0][1]
+    more = len({where for where, _ in own} - {tuple(loc)})
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, FieldError):
         loc = [*loc, *(cause.field.split(".") if cause.field else [])]
@@ -154,11 +177,24 @@ def describe_validation_error(error: ValidationError, data: Any) -> str:
         message = message.replace("valid tuple", "list (TOML array)").replace("Tuple should", "List should")
         given = first.get("input")
         if isinstance(given, (int, float, str, bool)) and not isinstance(cause, Exception):
-            message += f" (got {given!r})"
+            message += f" (got {_shown(given)})"
     field = ".".join(str(part) for part in loc) or "(top level)"
-    more = len(problems) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return " ".join(f"{field}: {message}{suffix}".split())
+
+
+def _holds_another(where: tuple[int | str, ...], located: list[tuple[tuple[int | str, ...], Any]]) -> bool:
+    """Whether another problem lies inside the field at ``where`` (so that one is the cause)."""
+    return any(len(other) > len(where) and other[: len(where)] == where for other, _ in located)
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr`` of a user's value, cut short: a megabyte of text or a 4000-digit number is not
+    worth echoing."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 3 * limit:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"  # str() may refuse it
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]}"
 
 
 def _user_location(loc: tuple[int | str, ...], data: Any) -> list[int | str]:

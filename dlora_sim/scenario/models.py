@@ -15,13 +15,26 @@ traces, GraphML) are resolved against the folder of the scenario file (the valid
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dlora_sim.scenario import _catalog, _files
-from dlora_sim.scenario._base import NonNegativeFloat, PositiveFloat, PositiveInt, _resolve, _Section
+from dlora_sim.scenario import _catalog, _files, limits
+from dlora_sim.scenario._base import (
+    MAX_SECONDS,
+    BitsPerSecond,
+    Lax,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    PositiveSeconds,
+    Seconds,
+    UsdPerHour,
+    _resolve,
+    _Section,
+)
 from dlora_sim.scenario._files import FieldError
 from dlora_sim.scenario.fleet import (  # noqa: F401  (re-exported: the scenario's model family)
     AlwaysOn,
@@ -47,11 +60,11 @@ class NetworkConfig(_Section):
     direction); the catalogs' RTTs are end-to-end already, hence the 0 defaults.
     """
 
-    access_capacity_bps: PositiveFloat = 10e9
-    access_latency_s: NonNegativeFloat = 0.0
-    region_capacity_bps: PositiveFloat = 100e9
-    region_latency_s: NonNegativeFloat = 0.0
-    graphml: Path | None = None
+    access_capacity_bps: BitsPerSecond = 10e9
+    access_latency_s: Seconds = 0.0
+    region_capacity_bps: BitsPerSecond = 100e9
+    region_latency_s: Seconds = 0.0
+    graphml: Annotated[Path | None, Lax] = None
 
     @field_validator("graphml")
     @classmethod
@@ -91,9 +104,9 @@ class CloudConfig(_Section):
 
     gpu: str = "a100"
     count: PositiveInt = 1
-    usd_per_hour: PositiveFloat | None = None
+    usd_per_hour: UsdPerHour | None = None
     batch_max_users: PositiveInt = 8
-    batch_window_s: NonNegativeFloat = 0.005
+    batch_window_s: Seconds = 0.005
     memory_gib: PositiveFloat | None = None
     memory_full: Literal["queue", "recompute"] = "queue"
 
@@ -114,7 +127,7 @@ class SchedulerConfig(_Section):
 
     admission_limit: PositiveInt | None = None
     checkpoint_interval_steps: PositiveInt = 50
-    session_timeout_s: PositiveFloat = 300.0
+    session_timeout_s: PositiveSeconds = 300.0
     queue_capacity: PositiveInt = 1024
 
 
@@ -125,11 +138,11 @@ class RunConfig(_Section):
     list omits it, it is added first.
     """
 
-    seed: Annotated[int, Field(ge=0)] = 0
-    horizon_s: PositiveFloat = 7 * 24 * 3600.0
-    strategies: tuple[str, ...] = ("dlora-all", "dlora-kr")
+    seed: NonNegativeInt = 0
+    horizon_s: Annotated[float, Field(ge=1.0, le=MAX_SECONDS, allow_inf_nan=False)] = 7 * 24 * 3600.0
+    strategies: Annotated[tuple[str, ...], Lax] = ("dlora-all", "dlora-kr")
     granularity: Literal["module", "step"] = "step"
-    timeline_sample_devices: Annotated[int, Field(ge=0)] = 8
+    timeline_sample_devices: NonNegativeInt = 8
 
     @field_validator("strategies")
     @classmethod
@@ -143,6 +156,15 @@ class RunConfig(_Section):
 
 # ----------------------------------------------------------------------------------- scenario
 
+#: a scenario name is the default results folder's name (``results/<name>``), so never a path
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def name_from_file(stem: str) -> str:
+    """The default name, from the scenario file's name: what a name may not hold becomes '-'."""
+    name = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "-", stem)).lstrip("._-")[:100]
+    return name or "scenario"
+
 
 class Scenario(_Section):
     """A whole validated scenario. Build it with :func:`dlora_sim.scenario.load_scenario`."""
@@ -155,6 +177,14 @@ class Scenario(_Section):
     cloud: CloudConfig = CloudConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     run: RunConfig = RunConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_not_a_path(cls, name: str) -> str:
+        if not NAME_PATTERN.fullmatch(name) or ".." in name:
+            raise ValueError(f"{name!r} is not a name: it names the results folder, so it takes 1 to 100 "
+                             "letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'")
+        return name
 
     @model_validator(mode="after")
     def _graph_reaches_groups(self) -> Scenario:
@@ -173,6 +203,14 @@ class Scenario(_Section):
             problem = _files.graphml_reach_problem(graph, group.access_node)
             if problem:
                 raise FieldError(f"fleet.groups.{index}.access", problem)
+        return self
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> Scenario:
+        """Refuse now what would exhaust memory later (see :mod:`dlora_sim.scenario.limits`)."""
+        problem = limits.memory_problem(self)
+        if problem is not None:
+            raise FieldError(*problem)
         return self
 
     def to_resolved_dict(self) -> dict[str, Any]:
