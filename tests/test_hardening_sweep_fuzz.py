@@ -1,8 +1,8 @@
 """Issue 14, fuzzed: any sweep file is a spec or one InputError line; any damage to a finished
 sweep folder leaves a table of exactly the intact points (which a rerun then completes).
 
-Bounded in time: no cluster starts here (the recomputation itself is tested in
-test_hardening_sweep.py), a few dozen examples each.
+Bounded in time: one cluster start, to finish the sweep that is then damaged (the rerun that
+recomputes damaged points is tested in test_hardening_sweep.py), and a few dozen examples each.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ ANY_SHAPE = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def spec_folder(tmp_path_factory) -> Path:
+    """A folder holding the tiny scenario as base.toml, for the fuzzed sweep files beside it."""
     folder = tmp_path_factory.mktemp("fuzz-spec")
     tiny_base(folder).rename(folder / "base.toml")
     return folder
