@@ -145,3 +145,13 @@ base = "base.toml"
     new_budget_3, new_steps_20, new_budget_2 = (p.point_id for p in after.points)
     assert {new_budget_3, new_budget_2}.isdisjoint({old_base, old_budget_2})
     assert new_steps_20 == old_base  # steps back at 20 is exactly the old base scenario
+
+
+def test_one_bad_point_value_is_one_problem(tmp_path):
+    """A value the scenario refuses in one way is reported once: no '(and 1 more problem)'."""
+    path = _write(tmp_path, 'base = "base.toml"\n[grid]\n"fleet.groups.0.link" = [5]\n')
+    with pytest.raises(InputError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: point fleet.groups.0.link=5: ")
+    assert "fleet.groups.0.link: " in message and "more problem" not in message
