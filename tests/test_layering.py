@@ -76,3 +76,16 @@ def test_only_profiling_imports_the_training_stack():
              if not _within(module, "dlora_sim.profiling") for name in names
              if name.split(".")[0] in TRAINING_STACK]
     assert wrong == []
+
+
+# the strategies sit between the shapes and the pricing inside the cost package
+STRATEGY_MAY_IMPORT = ("dlora_sim.cost.job", "dlora_sim.cost.models", "dlora_sim.cost.peft",
+                       "dlora_sim.cost.hardware", "dlora_sim.cost.strategies", "dlora_sim.kr", *SHARED)
+
+
+def test_strategies_read_shapes_never_prices():
+    """A strategy states exchanges from shapes; it never imports totals, the grid model or memory."""
+    wrong = [f"{module} imports {name}" for module, names in MODULES.items()
+             if _within(module, "dlora_sim.cost.strategies") for name in names if name.startswith("dlora_sim.")
+             and not any(_within(name, ok) for ok in STRATEGY_MAY_IMPORT)]
+    assert wrong == []

@@ -29,16 +29,16 @@ DLORA_CASES = list(itertools.product(
     ("dlora-all", "dlora-kr", "dlora-random"), ("activations", "weights"), ("offload", "edge-forward"),
     (1, 2, 3), (10, 50, 200), sorted(PROFILES),
 ))
-CASES = [("cloud-only", "activations", "offload", 1, 50, "kr-profile"),
-         ("edge-only", "activations", "offload", 1, 50, "kr-profile"), *DLORA_CASES]
+CASES = [(s, "activations", "offload", 1, 50, "kr-profile")
+         for s in ("cloud-only", "edge-only", "edge-only-int4", "fed-lora", "split-lora")] + DLORA_CASES
 TOLERANCE = 0.005
 
 
-def _scenario(exchange: str, policy: str, warmup: int, interval: int, profile: str):
+def _scenario(exchange: str, policy: str, warmup: int, interval: int, profile: str, **extra):
     return small({
         "fleet.groups.0.count": 1, "job.steps": 700, "job.exchange": exchange, "job.killed_policy": policy,
         "job.kr_warmup_rounds": warmup, "job.kr_interval_steps": interval, "job.profile": str(PROFILES[profile]),
-        "run.horizon_s": 1e9,
+        "run.horizon_s": 1e9, **extra,
     })
 
 
@@ -65,6 +65,20 @@ def test_simulator_job_totals_equal_the_cost_model(strategy, exchange, policy, w
     counts = kr_schedule(spec, strategy).counts()
     assert (stats.kr_rounds, stats.kr_probes, stats.kills, stats.revives) == (
         counts.rounds, counts.probes, counts.kills, counts.revives)
+
+
+@pytest.mark.parametrize("head, side, blocks", [("edge", "both", 1), ("cloud", "edge", 3), ("edge", "edge", 5)])
+def test_split_lora_simulates_what_the_cost_model_prices(head, side, blocks):
+    """Split learning at block k, head on either side, LoRA on the device or both: one device's
+    bytes, FLOPs and round trips are the cost model's."""
+    scenario = _scenario("activations", "offload", 1, 50, "kr-profile", **{
+        "job.head_placement": head, "job.split_lora": side, "job.split_blocks": blocks})
+    stats = run_strategy(scenario, "split-lora", build_devices(scenario)).stats[0]
+    expected = job_totals(scenario.job.to_job_spec(), "split-lora")
+    for metric, value in (("bytes_up", stats.up_received_bytes), ("bytes_down", stats.down_received_bytes),
+                          ("edge_flops", stats.edge_flops), ("cloud_flops", stats.cloud_flops),
+                          ("round_trips", stats.round_trips)):
+        assert value == pytest.approx(expected[metric], rel=TOLERANCE), metric
 
 
 def test_total_churn_does_not_depend_on_the_kr_interval():

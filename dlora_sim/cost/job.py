@@ -1,4 +1,4 @@
-"""The fine-tuning job being priced, and the strategy names.
+"""The fine-tuning job being priced.
 
 A :class:`JobSpec` is everything about the training run that changes its cost: model, PEFT,
 batch and sequence, steps, the KR budget and schedule, and the DLoRA protocol options.
@@ -8,30 +8,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from dlora_sim.cost.models import ModelShape, get_model
 from dlora_sim.cost.peft import ModuleTable, PeftSpec, module_table
 from dlora_sim.errors import InputError
-from dlora_sim.kr import KRConfig, KRSchedule, job_schedule
 
-STRATEGIES = ("cloud-only", "edge-only", "dlora-all", "dlora-kr", "dlora-random")
-DLORA_STRATEGIES = ("dlora-all", "dlora-kr", "dlora-random")
-BASELINE = "dlora-all"
 KILLED_POLICIES = ("offload", "edge-forward")
 HEAD_PLACEMENTS = ("edge", "cloud")
 EXCHANGES = ("activations", "weights")
+SPLIT_LORA_SIDES = ("edge", "both")
 
 # AdamW per trainable parameter and step, elementwise FLOPs: m update 3, v update 4, bias
 # corrections 2, sqrt + eps 2, the update 3, decoupled weight decay 2 (torch.optim.AdamW).
 ADAMW_FLOPS_PER_PARAM = 16
-
-
-def check_strategy(strategy: str) -> str:
-    """Return ``strategy`` or raise InputError listing the allowed names."""
-    if strategy not in STRATEGIES:
-        raise InputError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
-    return strategy
 
 
 @dataclass(frozen=True)
@@ -45,12 +35,18 @@ class JobSpec:
         seq_len: tokens per sample (T).
         steps: optimizer steps in the whole job.
         budget: KR budget B, modules active after warm-up (1..module count).
-        dtype_bytes: bytes per exchanged value and per weight (2 = fp16/bf16).
+        dtype_bytes: bytes per exchanged value (activations, gradients) and per PEFT weight
+            (2 = fp16/bf16).
+        weight_dtype_bytes: bytes per frozen base weight; None -> ``dtype_bytes``. 0.5 is a 4-bit
+            base (QLoRA-style), which the ``edge-only-int4`` strategy always uses.
         killed_policy: ``offload`` (killed module's weights uploaded once, cloud applies them
             frozen) or ``edge-forward`` (killed modules keep running forward on the edge).
         head_placement: ``edge`` (head + loss on the device, labels stay there) or ``cloud``.
         exchange: ``activations`` (per-module round trips) or ``weights`` (the edge ships the
             active modules' weights each step and gets their gradients back).
+        split_blocks: ``split-lora``: the blocks the device runs (the cut is after them).
+        split_lora: ``split-lora``: where LoRA trains, ``edge`` (the device's blocks) or ``both``.
+        fed_round_steps: ``fed-lora``: local steps between two FedAvg aggregations.
         share_inputs: ``activations`` only: modules that read one input tensor (LoRA on q, k, v
             of a layer; on gate, up) get it in one message when they run together, and return
             one summed input gradient. Only a whole group saves: KR's B modules are taken to be
@@ -59,7 +55,8 @@ class JobSpec:
         kr_warmup_rounds: KR windows with every module active before the first kill.
         kr_churn: modules swapped (killed and as many revived) over the whole job after the first
             cut, in units of the budget (1.0 = B swaps in all); take it from a profile's
-            active-set history (:func:`dlora_sim.kr.profile_churn`). See :func:`kr_schedule`.
+            active-set history (:func:`dlora_sim.kr.profile_churn`). See
+            :func:`dlora_sim.cost.strategies.kr_schedule`.
         probe_batch: samples in KR's probe batch (None -> ``batch``).
         loss_tokens_per_sample: tokens per sample that carry a loss and go through the head.
             1 for classification / multiple choice (the answer position), ``seq_len`` for
@@ -78,10 +75,14 @@ class JobSpec:
     steps: int = 1000
     budget: int = 16
     dtype_bytes: int = 2
+    weight_dtype_bytes: float | None = None
     killed_policy: str = "offload"
     head_placement: str = "edge"
     exchange: str = "activations"
     share_inputs: bool = True
+    split_blocks: int = 1
+    split_lora: str = "both"
+    fed_round_steps: int = 50
     kr_interval_steps: int = 50
     kr_warmup_rounds: int = 1
     kr_churn: float = 1.0
@@ -99,7 +100,13 @@ class JobSpec:
                               ("exchange", EXCHANGES)):
             if getattr(self, name) not in allowed:
                 raise InputError(f"{name} {getattr(self, name)!r} is not allowed; allowed: {', '.join(allowed)}")
-        for name in ("batch", "seq_len", "steps", "dtype_bytes", "kr_interval_steps", "token_id_bytes"):
+        if self.split_lora not in SPLIT_LORA_SIDES:
+            raise InputError(f"split_lora {self.split_lora!r} is not allowed; allowed: {', '.join(SPLIT_LORA_SIDES)}")
+        if not 1 <= self.split_blocks < shape.n_layers:
+            raise InputError(f"split_blocks must be in 1..{shape.n_layers - 1} (the {shape.name} blocks), "
+                             f"got {self.split_blocks}")
+        for name in ("batch", "seq_len", "steps", "dtype_bytes", "kr_interval_steps", "token_id_bytes",
+                     "fed_round_steps"):
             if int(getattr(self, name)) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)}")
         for name in ("kr_warmup_rounds", "optimizer_flops_per_param"):
@@ -108,6 +115,9 @@ class JobSpec:
         if not 1 <= self.loss_tokens_per_sample <= self.seq_len:
             raise InputError(f"loss_tokens_per_sample must be in 1..seq_len ({self.seq_len}), "
                              f"got {self.loss_tokens_per_sample}")
+        if self.weight_dtype_bytes is not None and not (math.isfinite(self.weight_dtype_bytes)
+                                                        and 0 < self.weight_dtype_bytes <= 8):
+            raise InputError(f"weight_dtype_bytes must be in (0, 8], got {self.weight_dtype_bytes}")
         for name in ("probe_batch", "head_out_dim", "samples_per_epoch"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -128,6 +138,11 @@ class JobSpec:
         return module_table(self.shape, self.peft)
 
     @property
+    def weight_bytes_per_param(self) -> float:
+        """Bytes per frozen base weight (``weight_dtype_bytes``, else ``dtype_bytes``)."""
+        return float(self.dtype_bytes if self.weight_dtype_bytes is None else self.weight_dtype_bytes)
+
+    @property
     def tokens(self) -> int:
         return self.batch * self.seq_len
 
@@ -145,27 +160,3 @@ class JobSpec:
             return self.steps
         return math.ceil(self.samples_per_epoch / self.batch)
 
-
-#: the KR arm each strategy runs; strategies not listed have no KR rounds
-KR_ARMS = {"dlora-kr": "kr", "dlora-random": "random"}
-
-
-def kr_schedule(job: JobSpec, strategy: str) -> KRSchedule:
-    """The job's KR rounds under ``strategy``: the one schedule that every part prices and replays.
-
-    ``dlora-kr`` runs the controller's ``kr`` rules (probe ``all``, score ``norm-diff``) with the
-    job's window (``kr_interval_steps``), warm-up and churn; ``dlora-random`` re-draws B every
-    round after the same warm-up. Other strategies have no rounds.
-    """
-    return _kr_schedule(job, check_strategy(strategy))
-
-
-@lru_cache(maxsize=1024)
-def _kr_schedule(job: JobSpec, strategy: str) -> KRSchedule:
-    n_modules = job.table.n_modules
-    arm = KR_ARMS.get(strategy)
-    if arm is None:
-        return KRSchedule(n_modules, job.budget, job.steps, ())
-    config = KRConfig(budget=job.budget, arm=arm, window_steps=job.kr_interval_steps,  # type: ignore[arg-type]
-                      warmup_rounds=job.kr_warmup_rounds)
-    return job_schedule(config, n_modules, job.steps, churn=job.kr_churn if arm == "kr" else 0.0)

@@ -10,8 +10,10 @@ kernel that keeps no ``seq x seq`` scores):
 - the inputs of the two norms (``2 d``), Q, K and V and the attention output (``4 d``);
 - the FFN activation's inputs: gate and up (``2 d_ff``) for SwiGLU, up (``d_ff``) otherwise.
 
-Cloud-only trains the PEFT modules in the cloud too, so it also keeps each module's input
-(their weight gradients need it). Edge-only uses no GPU.
+(``strategies.base.kept_values_per_token_per_block``.) Each strategy states which blocks it
+runs in the cloud and what else it keeps (``Strategy.cloud_session_values_per_token``):
+cloud-only also keeps each PEFT module's input, since their weight gradients need it; edge-only
+uses no GPU.
 
 When a GPU is full a session either waits for memory (``queue``) or drops its activations and
 recomputes the forward pass during the backward (``recompute``): one more forward through the
@@ -20,40 +22,23 @@ frozen blocks (:func:`recompute_cloud_flops`).
 
 from __future__ import annotations
 
-import numpy as np
-
 from dlora_sim.cost.hardware import CloudGPU
-from dlora_sim.cost.job import JobSpec, check_strategy
+from dlora_sim.cost.job import JobSpec
 from dlora_sim.cost.models import base_forward_flops_per_token
+from dlora_sim.cost.strategies import get_strategy
 
 MEMORY_FULL_POLICIES = ("queue", "recompute")
 
 
-def _kept_values_per_token_per_block(job: JobSpec) -> float:
-    s = job.shape
-    ffn = 2 * s.d_ff if s.ffn == "swiglu" else s.d_ff
-    return 6.0 * s.d_model + ffn
-
-
 def cloud_session_bytes(job: JobSpec, strategy: str) -> float:
-    """Activation bytes one session keeps on a GPU through a step (0 for edge-only)."""
-    check_strategy(strategy)
-    if strategy == "edge-only":
-        return 0.0
+    """Activation bytes one session keeps on a GPU through a step (0 where the cloud runs nothing)."""
     tokens = job.seq_len * max(job.batch, job.probe_samples)
-    per_token = job.shape.n_layers * _kept_values_per_token_per_block(job)
-    if strategy == "cloud-only":
-        per_token += float(np.sum(job.table.d_in))
-    return tokens * per_token * job.dtype_bytes
+    return tokens * get_strategy(strategy).cloud_session_values_per_token(job) * job.dtype_bytes
 
 
 def cloud_weight_bytes(job: JobSpec, strategy: str) -> float:
-    """Frozen weights every GPU holds: the blocks (DLoRA), the whole model (cloud-only)."""
-    check_strategy(strategy)
-    if strategy == "edge-only":
-        return 0.0
-    params = job.shape.base_params() if strategy == "cloud-only" else job.shape.block_params()
-    return float(params * job.dtype_bytes)
+    """Frozen weights every GPU holds: the blocks (DLoRA), the whole model (cloud-only), ..."""
+    return get_strategy(strategy).cloud_weight_bytes(job)
 
 
 def sessions_per_gpu(job: JobSpec, strategy: str, gpu: CloudGPU) -> int:
@@ -63,6 +48,11 @@ def sessions_per_gpu(job: JobSpec, strategy: str, gpu: CloudGPU) -> int:
     if session <= 0:
         return 0 if free < 0 else 2**31 - 1
     return max(0, int(free // session))
+
+
+def edge_weight_bytes(job: JobSpec, strategy: str) -> float:
+    """Weights and trainer state the device holds (activations not counted)."""
+    return get_strategy(strategy).edge_weight_bytes(job)
 
 
 def recompute_cloud_flops(job: JobSpec) -> float:

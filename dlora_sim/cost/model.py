@@ -1,8 +1,11 @@
 """Vectorised cost model: a whole grid of configurations in one pass of numpy arithmetic.
 
-The closed forms below are the sums of :func:`~dlora_sim.cost.protocol.step_exchanges` and of
+For cloud-only, edge-only and the DLoRA family, the closed forms below are the sums of their
+strategies' exchanges (:mod:`dlora_sim.cost.strategies`) and of
 :func:`~dlora_sim.cost.totals.job_totals`, rewritten over arrays (the tests hold them equal to
-the plain per-point code, and ``benchmarks/bench_cost.py`` times the two). Categorical choices
+the plain per-point code, and ``benchmarks/bench_cost.py`` times the two). Any other strategy is
+priced by its own exchanges once per distinct job of the grid (the counts do not depend on the
+hardware, so only the pricing runs per point). Categorical choices
 (model, PEFT method and targets, policies) are fixed per :class:`CostModel`; numeric fields and
 the device/link/GPU names may be arrays of any broadcastable shape.
 """
@@ -17,10 +20,12 @@ from types import SimpleNamespace
 import numpy as np
 
 from dlora_sim.cost.hardware import DEVICES, GPUS, LINKS
-from dlora_sim.cost.job import BASELINE, STRATEGIES, JobSpec, check_strategy, kr_schedule
+from dlora_sim.cost.job import JobSpec
 from dlora_sim.cost.models import base_backward_flops_per_token, base_forward_flops_per_token
 from dlora_sim.cost.peft import module_table
-from dlora_sim.cost.totals import OPTIMIZER_STATE_BYTES_PER_PARAM
+from dlora_sim.cost.strategies import BASELINE, DLORA_STRATEGIES, STRATEGIES, check_strategy, get_strategy, kr_schedule
+from dlora_sim.cost.strategies.base import OPTIMIZER_STATE_BYTES_PER_PARAM
+from dlora_sim.cost.totals import job_totals
 from dlora_sim.errors import InputError
 
 NUMERIC_FIELDS = ("budget", "batch", "seq_len", "steps", "size", "kr_interval_steps", "kr_warmup_rounds",
@@ -301,12 +306,15 @@ class CostModel:
         zero = np.zeros(c.shape)
         trainable = c.sum_params * (c.dtype_bytes + OPTIMIZER_STATE_BYTES_PER_PARAM)
         head_dim = s.vocab if job.head_out_dim is None else job.head_out_dim
+        if strategy not in ("cloud-only", "edge-only", *DLORA_STRATEGIES):
+            return self._per_job(c, strategy)
+        wbytes = c.dtype_bytes if job.weight_dtype_bytes is None else job.weight_dtype_bytes + zero
         if strategy in ("cloud-only", "edge-only"):
             step = self._full_step(c, strategy)
             total = {m: c.steps * step[m] for m in metrics}
             kr_bytes = kr_edge = warm_bytes = warm_edge = zero
             if strategy == "edge-only":
-                setup = float(s.base_params()) * c.dtype_bytes
+                setup = float(s.base_params()) * wbytes
                 weights = setup + trainable
             else:
                 setup, weights = c.sum_params * c.dtype_bytes, zero
@@ -337,8 +345,7 @@ class CostModel:
                 total["round_trips"] = (total["round_trips"] + counts["commands"]
                                         + counts["probes"] * probe["round_trips"])
                 kr_bytes = kr_up + kr_down
-            setup = (s.vocab * s.d_model + (head_dim * s.d_model if job.head_placement == "edge" else 0)) \
-                * c.dtype_bytes
+            setup = (s.vocab * s.d_model + (head_dim * s.d_model if job.head_placement == "edge" else 0)) * wbytes
             weights = setup + trainable
         total["bytes_down"] = total["bytes_down"] + setup
         total["round_trips"] = total["round_trips"] + np.where(np.asarray(setup) > 0, 1.0, 0.0)
@@ -349,6 +356,35 @@ class CostModel:
         total["setup_bytes_down"] = setup + zero
         total["edge_weight_bytes"] = weights + zero
         return {m: step[m] + zero for m in metrics}, total
+
+    def _per_job(self, c: SimpleNamespace, strategy: str):
+        """(steady step, job totals) of a strategy without a closed form: its own exchanges and
+        ``job_totals``, once per distinct job of the grid, gathered back onto the points."""
+        keys = np.stack([np.ravel(getattr(c, f)) for f in NUMERIC_FIELDS], axis=1)
+        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        steps, totals = [], []
+        for point in uniq:
+            job = self._point_job(dict(zip(NUMERIC_FIELDS, point.tolist())))
+            steps.append(dataclasses.asdict(get_strategy(strategy).step_cost(job)))
+            totals.append({**job_totals(job, strategy),
+                           "edge_weight_bytes": get_strategy(strategy).edge_weight_bytes(job)})
+
+        def gather(rows: list[dict[str, float]]) -> dict[str, np.ndarray]:
+            return {k: np.asarray([r[k] for r in rows], dtype=np.float64)[inverse.ravel()].reshape(c.shape)
+                    for k in rows[0]}
+
+        return gather(steps), gather(totals)
+
+    def _point_job(self, fields: dict[str, float]) -> JobSpec:
+        """The template job with one grid point's numeric fields."""
+        peft = self.job.peft
+        size = int(fields.pop("size"))
+        if peft.method == "lora":
+            peft = dataclasses.replace(peft, rank=size)
+        elif peft.method == "adapter":
+            peft = dataclasses.replace(peft, adapter_size=size)
+        ints = {k: int(v) for k, v in fields.items() if k != "kr_churn"}
+        return dataclasses.replace(self.job, peft=peft, **ints, kr_churn=float(fields["kr_churn"]))
 
     def _training_steps(self, c: SimpleNamespace, counts: dict[str, np.ndarray], full: dict[str, np.ndarray],
                         at_budget: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

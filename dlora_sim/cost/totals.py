@@ -5,50 +5,41 @@ KR's own work at each round, plus one-off set-up transfers. :class:`~dlora_sim.c
 computes the same numbers for a whole grid at once; the tests hold the two together and the
 benchmark times one against the other.
 
-KR's timetable (warm-up windows, rounds, which rounds probe, kills and revivals) is the job's
-:func:`~dlora_sim.cost.job.kr_schedule`, the same one the simulator replays; this module only
-prices it: every training step at its active count, every round's own exchanges
-(:func:`~dlora_sim.cost.protocol.kr_round_exchanges`), and the one-off set-up download.
+What a step, a KR round, a federated round or a download is comes from the strategy
+(:mod:`dlora_sim.cost.strategies`); KR's timetable (warm-up windows, rounds, which rounds probe,
+kills and revivals) is the job's :func:`~dlora_sim.cost.strategies.kr_schedule`, the same one the
+simulator replays. This module only adds them up: every training step at its active count,
+every round's own exchanges, the periodic exchanges, and the one-off downloads.
 """
 
 from __future__ import annotations
 
-import math
-
 from dlora_sim.cost.hardware import CloudGPU, EdgeDevice, Link
-from dlora_sim.cost.job import DLORA_STRATEGIES, JobSpec, check_strategy, kr_schedule
-from dlora_sim.cost.protocol import StepCost, kr_round_exchanges, step_cost
+from dlora_sim.cost.job import JobSpec
+from dlora_sim.cost.strategies import (
+    DLORA_STRATEGIES,
+    StepCost,
+    get_strategy,
+    kr_round_exchanges,
+    kr_schedule,
+    step_cost,
+)
 
-# bytes of trainer state per trainable parameter besides the weight itself: fp32 master copy,
-# AdamW m and v (4 + 4 + 4)
-OPTIMIZER_STATE_BYTES_PER_PARAM = 12
 METRICS = ("edge_flops", "cloud_flops", "bytes_up", "bytes_down", "round_trips", "module_bytes")
 
 
 def setup_bytes_down(job: JobSpec, strategy: str) -> float:
-    """One-off downloads: what the device must fetch before (or after) training.
-
-    edge-only: the whole base model; DLoRA: the embedding table (+ the head if it is on the
-    device); cloud-only: the trained PEFT weights at the end.
-    """
-    s, ds = job.shape, job.dtype_bytes
-    head_dim = s.vocab if job.head_out_dim is None else job.head_out_dim
-    if strategy == "edge-only":
-        return float(s.base_params() * ds)
-    if strategy == "cloud-only":
-        return float(job.table.params.sum() * ds)
-    head = head_dim * s.d_model if job.head_placement == "edge" else 0
-    return float((s.vocab * s.d_model + head) * ds)
+    """One-off downloads: what the device fetches before training and after it (the strategy's
+    ``setup_bytes_down`` + ``final_bytes_down``)."""
+    s = get_strategy(strategy)
+    return s.setup_bytes_down(job) + s.final_bytes_down(job)
 
 
-def edge_weight_bytes(job: JobSpec, strategy: str) -> float:
-    """Weights + trainer state the device holds (activations not counted)."""
-    trainable = float(job.table.params.sum()) * (job.dtype_bytes + OPTIMIZER_STATE_BYTES_PER_PARAM)
-    if strategy == "cloud-only":
-        return 0.0
-    if strategy == "edge-only":
-        return float(job.shape.base_params() * job.dtype_bytes) + trainable
-    return setup_bytes_down(job, strategy) + trainable
+def sync_rounds(job: JobSpec, strategy: str) -> int:
+    """How many periodic exchanges (federated rounds) the job runs: one after every
+    ``sync_every``-th step, the last step included."""
+    every = get_strategy(strategy).sync_every(job)
+    return job.steps // every if every else 0
 
 
 def job_totals(job: JobSpec, strategy: str) -> dict[str, float]:
@@ -60,7 +51,6 @@ def job_totals(job: JobSpec, strategy: str) -> dict[str, float]:
         ``warmup_extra_bytes``/``warmup_extra_edge_flops`` (warm-up beyond B active) and
         ``setup_bytes_down``.
     """
-    check_strategy(strategy)
     schedule = kr_schedule(job, strategy)
     steady = step_cost(job, strategy)
     steps = ([(count, step_cost(job, strategy, n_active=n)) for n, count in schedule.steps_by_active().items()]
@@ -73,10 +63,14 @@ def job_totals(job: JobSpec, strategy: str) -> dict[str, float]:
         out[m] += sum(getattr(cost, m) for cost in kr)
     out["kr_bytes"] = sum(cost.bytes_total for cost in kr)
     out["kr_edge_flops"] = sum(cost.edge_flops for cost in kr)
-    setup = setup_bytes_down(job, strategy)
-    out["bytes_down"] += setup
-    out["round_trips"] += 1 if setup else 0
-    out["setup_bytes_down"] = setup
+    sync = StepCost.of(get_strategy(strategy).sync_exchanges(job))
+    for m in METRICS:
+        out[m] += sync_rounds(job, strategy) * getattr(sync, m)
+    strategy_ = get_strategy(strategy)
+    for once in (strategy_.setup_bytes_down(job), strategy_.final_bytes_down(job)):
+        out["bytes_down"] += once
+        out["round_trips"] += 1 if once else 0
+    out["setup_bytes_down"] = setup_bytes_down(job, strategy)
     return out
 
 

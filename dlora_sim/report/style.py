@@ -15,6 +15,9 @@ STRATEGY_LABELS: dict[str, str] = {
     "dlora-all": "DLoRA, all modules trained",
     "dlora-kr": "DLoRA + Kill-and-Revive",
     "dlora-random": "DLoRA + random-B modules",
+    "split-lora": "Split learning + LoRA (first blocks on the device)",
+    "fed-lora": "Federated LoRA (local training, FedAvg)",
+    "edge-only-int4": "Edge-only PEFT on a 4-bit base",
 }
 
 STRATEGY_COLOURS: dict[str, str] = {
@@ -23,9 +26,12 @@ STRATEGY_COLOURS: dict[str, str] = {
     "dlora-all": "#1f77b4",
     "dlora-kr": "#d62728",
     "dlora-random": "#ff7f0e",
+    "split-lora": "#2ca02c",
+    "fed-lora": "#9467bd",
+    "edge-only-int4": "#e377c2",
 }
 
-_FALLBACK_COLOURS = ["#2ca02c", "#9467bd", "#e377c2", "#17becf", "#bcbd22"]
+_FALLBACK_COLOURS = ["#17becf", "#bcbd22", "#aec7e8", "#ffbb78", "#98df8a"]
 
 TEMPLATE = "plotly_white"
 

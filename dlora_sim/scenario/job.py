@@ -45,6 +45,9 @@ class JobConfig(_Section):
     head_placement: Literal["edge", "cloud"] = "edge"
     exchange: Literal["activations", "weights"] = "activations"
     share_inputs: bool = True
+    split_blocks: PositiveInt = 1
+    split_lora: Literal["edge", "both"] = "both"
+    fed_round_steps: PositiveInt = 50
     profile: Annotated[Path, Lax]
 
     @model_validator(mode="before")

@@ -208,6 +208,11 @@ class Device(FaultHandling):
         before = self.stats.up_received_bytes + self.stats.down_received_bytes
         for exchange in exchanges:
             yield from self._exchange(exchange)
+        every = self.run.sync_every
+        if every and (step + 1) % every == 0:  # the strategy's periodic exchange ends this step
+            sync = self.run.sync
+            for exchange in sync.exchanges if self.run.granularity == "module" else (sync.total,):
+                yield from self._exchange(exchange)
         if n_active == self.steady_active:
             self.stats.steady_steps += 1
             self.stats.steady_bytes += self.stats.up_received_bytes + self.stats.down_received_bytes - before

@@ -18,7 +18,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dlora_sim import cost
 from dlora_sim.errors import InputError
-from dlora_sim.cost.totals import edge_weight_bytes, setup_bytes_down
 from dlora_sim.sim import availability
 from dlora_sim.sim.cloud import GpuPool
 from dlora_sim.sim.device import Device, DeviceSpec
@@ -27,7 +26,7 @@ from dlora_sim.sim.network import build_topology
 from dlora_sim.sim.queue import UpdateQueue
 from dlora_sim.sim.results import SimulationResult, StrategyOutcome, assemble_result
 from dlora_sim.sim.rng import stream
-from dlora_sim.sim.work import NO_KR_STRATEGIES, StepWork, step_work, with_recompute
+from dlora_sim.sim.work import StepWork, step_work, sync_work, with_recompute
 
 __all__ = ["simulate", "build_devices"]
 
@@ -49,6 +48,8 @@ class StrategyRun:
     session_timeout_s: float
     setup_down_bytes: float = 0.0
     final_down_bytes: float = 0.0
+    sync_every: int | None = None  # steps between the strategy's periodic exchanges (fed-lora)
+    sync: StepWork | None = None
     module_weight_bytes: float = 0.0
     memory: simpy.Resource | None = None  # session slots in the GPUs' memory (None: unbounded)
     recompute_steps: dict[int, StepWork] | None = None  # steps of sessions that found memory full
@@ -150,10 +151,10 @@ def _profile(scenario: Any) -> Any:
         raise InputError(f"{scenario.job.profile}: {error}") from None
 
 
-def edge_only_feasible(scenario: Any, devices: list[DeviceSpec]) -> list[bool]:
-    """Edge-only needs the whole frozen model plus the trainer state in the device's memory
-    (the cost model's ``edge_weight_bytes``; activations not counted)."""
-    needed_bytes = edge_weight_bytes(scenario.job.to_job_spec(), "edge-only")
+def fits_on_devices(scenario: Any, strategy: str, devices: list[DeviceSpec]) -> list[bool]:
+    """Which devices hold what the strategy keeps on them: weights and trainer state (the
+    whole model for edge-only and fed-lora; activations not counted)."""
+    needed_bytes = cost.edge_weight_bytes(scenario.job.to_job_spec(), strategy)
     return [d.memory_bytes >= needed_bytes for d in devices]
 
 
@@ -184,7 +185,8 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
     gpu = cloud.gpu_spec
     pool = GpuPool(env, cloud.count, gpu.flops_per_s, gpu.memory_bandwidth_bytes_per_s,
                    cloud.batch_max_users, cloud.batch_window_s)
-    feasible = edge_only_feasible(scenario, devices) if strategy == "edge-only" else [True] * len(devices)
+    feasible = fits_on_devices(scenario, strategy, devices)
+    plan = cost.get_strategy(strategy)
     admitted = sched.admission_limit or max(1, len(devices))
     run = StrategyRun(
         env=env,
@@ -198,9 +200,10 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
         horizon_s=run_cfg.horizon_s,
         checkpoint_interval=sched.checkpoint_interval_steps,
         session_timeout_s=sched.session_timeout_s,
-        # cloud-only's one-off download is the trained weights, fetched at the end, not the start
-        setup_down_bytes=setup_bytes_down(spec, strategy) if strategy != "cloud-only" else 0.0,
-        final_down_bytes=setup_bytes_down(spec, strategy) if strategy == "cloud-only" else 0.0,
+        setup_down_bytes=plan.setup_bytes_down(spec),
+        final_down_bytes=plan.final_bytes_down(spec),
+        sync_every=plan.sync_every(spec),
+        sync=sync_work(spec, strategy),
         module_weight_bytes=cost.offloaded_module_bytes(spec),
         memory=_memory_slots(env, scenario, spec, strategy),
     )
@@ -208,7 +211,7 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
     schedule = cost.kr_schedule(spec, strategy)
     n_modules = job.module_count
     steps: dict[int, StepWork] = {
-        n: step_work(spec, strategy, None if strategy in NO_KR_STRATEGIES else n)
+        n: step_work(spec, strategy, None if plan.kr_arm is None else n)
         for n in {n_modules} | set(schedule.steps_by_active())
     }
     if run.memory is not None and cloud.memory_full == "recompute":

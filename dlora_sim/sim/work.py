@@ -18,10 +18,7 @@ from typing import Any
 
 from dlora_sim import cost
 
-__all__ = ["Exchange", "StepWork", "step_work", "kr_round_work", "with_recompute", "NO_KR_STRATEGIES"]
-
-#: strategies whose active set never changes (no KR rounds, no killed modules)
-NO_KR_STRATEGIES = ("cloud-only", "edge-only", "dlora-all")
+__all__ = ["Exchange", "StepWork", "step_work", "kr_round_work", "sync_work", "with_recompute"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +85,17 @@ def _kr_round_work(job: Any, kr_round: Any) -> StepWork:
     parts = tuple(_exchange(e, tokens, dtype_bytes) for e in items)
     total = _exchange(cost.StepCost.of(items), tokens, dtype_bytes)
     return StepWork(parts, total)
+
+
+def sync_work(job: Any, strategy: str) -> StepWork | None:
+    """The strategy's periodic exchange (a federated round), from its ``sync_exchanges``; None
+    for strategies without one."""
+    items = cost.get_strategy(strategy).sync_exchanges(job)
+    if not items:
+        return None
+    tokens = int(job.batch) * int(job.seq_len)
+    parts = tuple(_exchange(e, tokens, int(job.dtype_bytes)) for e in items)
+    return StepWork(parts, _exchange(cost.StepCost.of(items), tokens, int(job.dtype_bytes)))
 
 
 def with_recompute(work: StepWork, extra_cloud_flops: float) -> StepWork:

@@ -1,4 +1,8 @@
-"""The DLoRA training step as an ordered list of round trips (docs/cost.md, "The DLoRA step").
+"""DLoRA: the device holds the data, the embedding, the PEFT modules and the head; the cloud the blocks.
+
+One module, three strategies: ``dlora-all`` (every module trains), ``dlora-kr`` (Kill-and-Revive keeps
+B modules trainable) and ``dlora-random`` (B modules re-drawn at random every round: the control).
+The step, as docs/cost.md ("The DLoRA step") states it:
 
 Picture a relay race between the cloud and the device: the cloud runs the frozen blocks until it
 reaches a PEFT module that trains, hands the baton (the module's input) down, the device runs
@@ -32,61 +36,18 @@ split only shapes a single step's timeline.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from dlora_sim.cost.job import JobSpec, check_strategy
-from dlora_sim.kr import KRRound
+from dlora_sim.cost.job import JobSpec
 from dlora_sim.cost.models import (
     base_backward_flops_per_token,
     base_forward_flops_per_token,
     head_flops_per_loss_token,
 )
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One round trip of a step (or, with ``round_trips=0``, purely local work).
-
-    ``module_bytes`` is the part of ``bytes_up + bytes_down`` that is per-PEFT-module traffic
-    (what Kill-and-Revive controls); the rest is fixed per-step traffic.
-    """
-
-    name: str
-    bytes_up: float
-    bytes_down: float
-    edge_flops: float
-    cloud_flops: float
-    round_trips: int = 1
-    module_bytes: float = 0.0
-
-
-@dataclass(frozen=True)
-class StepCost:
-    """Totals of one step (or of one KR probe batch); the sums of its exchanges."""
-
-    edge_flops: float
-    cloud_flops: float
-    bytes_up: float
-    bytes_down: float
-    round_trips: int
-    module_bytes: float = 0.0
-
-    @property
-    def bytes_total(self) -> float:
-        return self.bytes_up + self.bytes_down
-
-    @staticmethod
-    def of(exchanges: list[Exchange]) -> StepCost:
-        """Sum a list of exchanges in order."""
-        return StepCost(
-            edge_flops=sum(e.edge_flops for e in exchanges),
-            cloud_flops=sum(e.cloud_flops for e in exchanges),
-            bytes_up=sum(e.bytes_up for e in exchanges),
-            bytes_down=sum(e.bytes_down for e in exchanges),
-            round_trips=sum(e.round_trips for e in exchanges),
-            module_bytes=sum(e.module_bytes for e in exchanges),
-        )
+from dlora_sim.cost.strategies.base import Exchange, Strategy
+from dlora_sim.kr import KRRound
 
 
 @dataclass(frozen=True)
@@ -104,8 +65,7 @@ class _Mod:
     bwd_input: float
 
 
-def _modules(job: JobSpec, strategy: str, n_active: int | None,
-             active: np.ndarray | None) -> tuple[list[_Mod], list[_Mod]]:
+def _modules(job: JobSpec, n_active: int, active: np.ndarray | None) -> tuple[list[_Mod], list[_Mod]]:
     """(active modules, killed modules) of a steady-state step, table order."""
     t = job.table
     if active is not None:
@@ -114,8 +74,6 @@ def _modules(job: JobSpec, strategy: str, n_active: int | None,
             raise ValueError(f"active mask has shape {mask.shape}, expected ({t.n_modules},)")
         rows = _rows(job)
         return [r for r, a in zip(rows, mask) if a], [r for r, a in zip(rows, mask) if not a]
-    if n_active is None:
-        n_active = t.n_modules if strategy == "dlora-all" else job.budget
     if not 0 <= n_active <= t.n_modules:
         raise ValueError(f"n_active {n_active} outside 0..{t.n_modules}")
     if n_active == t.n_modules:  # every module: exactly the table, input groups included
@@ -144,16 +102,6 @@ def _input_groups(job: JobSpec, mods: list[_Mod]) -> list[list[_Mod]]:
         else:
             out.append([m])
     return out
-
-
-def _full_step_flops(job: JobSpec) -> float:
-    """FLOPs of one whole step on one machine (cloud-only and edge-only): all modules train."""
-    t, s = job.table, job.shape
-    head_f, head_b = head_flops_per_loss_token(s, job.head_out_dim)
-    per_token = (base_forward_flops_per_token(s, job.seq_len) + base_backward_flops_per_token(s, job.seq_len)
-                 + float(np.sum(t.fwd_flops_per_token + t.bwd_flops_per_token)))
-    return (job.tokens * per_token + job.loss_tokens * (head_f + head_b)
-            + job.optimizer_flops_per_param * float(np.sum(t.params)))
 
 
 def _dlora_exchanges(job: JobSpec, act: list[_Mod], killed: list[_Mod], samples: int,
@@ -219,42 +167,11 @@ def _dlora_exchanges(job: JobSpec, act: list[_Mod], killed: list[_Mod], samples:
     return out
 
 
-def step_exchanges(job: JobSpec, strategy: str, n_active: int | None = None,
-                   active: np.ndarray | None = None) -> list[Exchange]:
-    """One steady-state training step of ``strategy`` as an ordered list of round trips.
-
-    Args:
-        job: the job.
-        strategy: one of ``STRATEGIES``.
-        n_active: active modules (default: all for ``dlora-all``, the budget for KR/random);
-            without ``active`` every module is the table's mean module.
-        active: boolean mask over the module table: exactly these modules are active.
-
-    Returns:
-        The exchanges; their sums are :func:`step_cost`.
-    """
-    check_strategy(strategy)
-    if strategy in ("cloud-only", "edge-only"):
-        flops = _full_step_flops(job)
-        if strategy == "edge-only":
-            return [Exchange("local", 0.0, 0.0, flops, 0.0, round_trips=0)]
-        raw_up = (job.tokens + job.loss_tokens) * job.token_id_bytes  # token ids + labels
-        return [Exchange("batch", float(raw_up), 0.0, 0.0, flops)]
-    act, killed = _modules(job, strategy, n_active, active)
-    return _dlora_exchanges(job, act, killed, job.batch, optimizer=True)
-
-
-def step_cost(job: JobSpec, strategy: str, n_active: int | None = None,
-              active: np.ndarray | None = None) -> StepCost:
-    """Totals of one steady-state step: exactly the sums of :func:`step_exchanges`."""
-    return StepCost.of(step_exchanges(job, strategy, n_active, active))
-
-
 def probe_exchanges(job: JobSpec) -> list[Exchange]:
     """KR's probe batch: forward + backward through *all* modules, killed ones included, with no
     optimizer step, on ``job.probe_samples`` samples (its bytes move the killed modules'
     activations too)."""
-    act, _ = _modules(job, "dlora-all", None, None)
+    act, _ = _modules(job, job.table.n_modules, None)
     return _dlora_exchanges(job, act, [], job.probe_samples, optimizer=False)
 
 
@@ -279,3 +196,50 @@ def kr_round_exchanges(job: JobSpec, kr_round: KRRound) -> list[Exchange]:
     if kr_round.changes or norm_flops:
         out.append(Exchange("kr", upload, 0.0, norm_flops, 0.0, round_trips=int(kr_round.changes)))
     return out
+
+
+class DLoRA(Strategy):
+    """DLoRA with every PEFT module training: the baseline every saving is measured against."""
+
+    name: ClassVar[str] = "dlora-all"
+    summary: ClassVar[str] = "DLoRA, every PEFT module trains"
+
+    def step_exchanges(self, job: JobSpec, n_active: int | None = None,
+                       active: np.ndarray | None = None) -> list[Exchange]:
+        act, killed = _modules(job, self.default_active(job) if n_active is None else n_active, active)
+        return _dlora_exchanges(job, act, killed, job.batch, optimizer=True)
+
+    def setup_bytes_down(self, job: JobSpec) -> float:
+        """The embedding table, and the head when it runs on the device."""
+        s = job.shape
+        head_dim = s.vocab if job.head_out_dim is None else job.head_out_dim
+        head = head_dim * s.d_model if job.head_placement == "edge" else 0
+        return float((s.vocab * s.d_model + head) * job.weight_bytes_per_param)
+
+    def cloud_sees(self, job: JobSpec) -> tuple[str, ...]:
+        """Token embeddings go up, and module outputs (hidden-state deltas) and input gradients;
+        ``weights`` ships the active modules and their gradients; ``offload`` the killed modules."""
+        seen = ["token embeddings", "hidden states"]
+        if job.head_placement == "cloud":
+            seen.insert(0, "labels")
+        if job.exchange == "weights" or (self.kr_arm is not None and job.killed_policy == "offload"):
+            seen.append("module weights")
+        if job.exchange == "weights":
+            seen.append("module updates")
+        return tuple(seen)
+
+
+class DLoRAKillRevive(DLoRA):
+    """DLoRA with Kill-and-Revive: B of the PEFT modules train, the most responsive ones."""
+
+    name: ClassVar[str] = "dlora-kr"
+    summary: ClassVar[str] = "DLoRA + Kill-and-Revive, B modules train"
+    kr_arm: ClassVar[str | None] = "kr"
+
+
+class DLoRARandom(DLoRA):
+    """DLoRA with B modules drawn at random every KR round: the control KR has to beat."""
+
+    name: ClassVar[str] = "dlora-random"
+    summary: ClassVar[str] = "DLoRA + random B modules, re-drawn every round"
+    kr_arm: ClassVar[str | None] = "random"
