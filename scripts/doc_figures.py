@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from dlora_sim.cli.profiles import group_profiles, load_folder
-from dlora_sim.cost import CostModel, JobSpec, PeftSpec, job_totals, step_cost
+from dlora_sim.cost import STRATEGIES, CostModel, JobSpec, PeftSpec, get_strategy, job_totals, step_cost
 from dlora_sim.io import atomic_write_text
 from dlora_sim.scenario import load_scenario
 from dlora_sim.sim import simulate
@@ -210,6 +210,23 @@ def _phone_lte() -> str:
     return "\n".join(lines)
 
 
+def _strategies() -> str:
+    """Every strategy on the paper's job, on a mid phone over LTE and a laptop on Wi-Fi (A100 cloud)."""
+    lines = ["| set-up | strategy | traffic | device FLOPs | device memory | time (no overlap) | cloud $ "
+             "| the cloud sees |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    for device, link in (("phone-mid", "lte"), ("laptop", "wifi")):
+        table = CostModel(PAPER, device=device, link=link, gpu="a100").evaluate()
+        for name in STRATEGIES:
+            v = table.values[name]
+            fits = bool(v["fits_on_device"])
+            seen = ", ".join(get_strategy(name).cloud_sees(PAPER)) or "nothing"
+            time = f"{float(v['job_time_s']) / 3600:,.1f} h" if fits else "does not fit"
+            lines.append(f"| {device} / {link} | {name} | {_bytes(float(v['job_bytes_total']))} "
+                         f"| {float(v['job_edge_flops']):.2e} | {_bytes(float(v['edge_weight_bytes']))} "
+                         f"| {time} | {float(v['job_usd']):,.2f} | {seen} |")
+    return "\n".join(lines)
+
+
 #: block name -> (the document it lives in, the function that computes it)
 BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "headline": ("README.md", _headline),
@@ -217,6 +234,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "fleet": ("README.md", _fleet),
     "kr-accuracy": ("README.md", _kr_accuracy),
     "kr-budget": ("README.md", _kr_budget),
+    "strategies": ("README.md", _strategies),
     "cost-sensitivity": ("docs/cost.md", _sensitivity),
     "cost-phone-lte": ("docs/cost.md", _phone_lte),
 }
