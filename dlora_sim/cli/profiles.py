@@ -204,6 +204,7 @@ def table(
     seeds with its min–max range.
     """
     rows = group_profiles(load_folder(directory))
+    document = _document(write) if write is not None else ""  # refused before anything is printed
     view = Table(title=escape(f"Profiles in {directory} — accuracy mean [min–max] over seeds"))
     for i, header in enumerate(HEADERS):
         view.add_column(escape(header), justify="left" if i < 3 or i == 4 else "right")
@@ -214,7 +215,27 @@ def table(
         console = Console(width=240)  # piped or captured: do not squash 13 columns into 80
     console.print(view)
     if write is not None:
-        document = write.read_text(encoding="utf-8") if write.exists() else "# Profiles\n\n"
         command = f"dlora-sim profiles table {directory.as_posix()} --write {write.as_posix()}"
-        atomic_write_text(write, replace_between_markers(document, markdown_table(rows, command), str(write)))
-        Console(stderr=True).print(f"wrote the table into {write}")
+        try:
+            atomic_write_text(write, replace_between_markers(document, markdown_table(rows, command), str(write)))
+        except OSError as error:
+            raise InputError(f"{write}: --write: cannot write ({error.strerror or error})") from None
+        Console(stderr=True).print(f"wrote the table into {escape(str(write))}")
+
+
+def _document(path: Path) -> str:
+    """The markdown file the table goes into (a new one when missing), checked to be writable
+    text: a folder or a file in another encoding is refused, not overwritten or mangled."""
+    if path.is_dir():
+        raise InputError(f"{path}: --write is a folder; give the markdown file to put the table in")
+    if not path.exists():
+        return "# Profiles\n\n"
+    try:
+        document = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: --write: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+                         f"{error.start}); convert it to UTF-8 first") from None
+    except OSError as error:
+        raise InputError(f"{path}: --write: cannot read ({error.strerror or error})") from None
+    replace_between_markers(document, "", str(path))  # broken markers: refused now, not after printing
+    return document

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dlora_sim.report.savings import format_value
-from dlora_sim.report.style import empty_figure, finish, strategy_colour, strategy_label
+from dlora_sim.report.style import empty_figure, finish, strategy_colour, strategy_text
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,10 @@ def cost_breakdown(
             raw = values.get(comp.key, math.nan)
             raw = math.nan if raw is None else float(raw)
             fig.add_trace(go.Bar(
-                x=[strategy_label(strategy).split(" (")[0]], y=[raw * comp.scale],
-                name=strategy_label(strategy), legendgroup=strategy, showlegend=col == 1,
+                x=[strategy_text(strategy).split(" (")[0]], y=[raw * comp.scale],
+                name=strategy_text(strategy), legendgroup=strategy_text(strategy), showlegend=col == 1,
                 marker_color=strategy_colour(strategy),
-                hovertext=[f"{strategy_label(strategy)}<br>{comp.title}: "
+                hovertext=[f"{strategy_text(strategy)}<br>{comp.title}: "
                            f"{format_value(raw, comp.raw_unit)}<br>({comp.help})"],
                 hoverinfo="text",
             ), row=1, col=col)

@@ -23,7 +23,7 @@ from dlora_sim.report.data import (
 )
 from dlora_sim.report.page import Section, write_page
 from dlora_sim.report.timeline import thin_timeline
-from dlora_sim.report.style import empty_figure, strategy_label
+from dlora_sim.report.style import empty_figure, plain, strategy_label
 
 RUN_METRICS = (
     savings.Metric("steady_step_bytes", "bytes per steady-state step", "bytes"),
@@ -53,8 +53,13 @@ def build_dashboard(results: str | Path, out: str | Path, profile: str | Path | 
 # ------------------------------------------------------------------------------------ run
 
 
-def _kr_sections(profile_path: Path | None) -> tuple[list[Section], list[tuple[str, str]]]:
-    """The two KR figures from a profile, or explanatory placeholders when it cannot be read."""
+def _kr_sections(profile_path: Path | None, chosen: bool = False) -> tuple[list[Section], list[tuple[str, str]]]:
+    """The two KR figures from a profile, or explanatory placeholders when it cannot be read.
+
+    A profile the user ``chosen`` on the command line must be readable (InputError otherwise);
+    the one the scenario names may have stayed behind when the results were copied, so its
+    absence is explained on the page instead.
+    """
     from dlora_sim.profile import load_profile
 
     heading_heat = "Kill-and-Revive: weight-norm change per module"
@@ -62,6 +67,8 @@ def _kr_sections(profile_path: Path | None) -> tuple[list[Section], list[tuple[s
     reason = None
     if profile_path is None:
         reason = "The scenario names no profile (job.profile)."
+    elif chosen:
+        prof = load_profile(profile_path)
     else:
         try:
             prof = load_profile(profile_path)
@@ -72,7 +79,7 @@ def _kr_sections(profile_path: Path | None) -> tuple[list[Section], list[tuple[s
                  Section(heading_active, reason, empty_figure(heading_active, reason))], [])
     short = [f"layer {m.layer} · {m.kind}" for m in prof.modules]
     # short labels fit the heatmap's rows; fall back to full names if they would collide
-    names = short if len(set(short)) == len(short) else [m.name for m in prof.modules]
+    names = [plain(name) for name in (short if len(set(short)) == len(short) else [m.name for m in prof.modules])]
     tr = prof.traces
     heat = kr.norm_heatmap(names, tr.round_steps, tr.norms, tr.active, score=prof.setup.kr.score)
     active = kr.active_over_time(names, tr.round_steps, tr.active)
@@ -113,7 +120,7 @@ def build_run_dashboard(run: RunData, out: str | Path, profile: str | Path | Non
     """The dashboard of one paired run; returns the path written."""
     profile_path = Path(profile) if profile else (
         Path(dig(run.scenario, "job.profile")) if dig(run.scenario, "job.profile") else None)
-    kr_sections, kr_facts = _kr_sections(profile_path)
+    kr_sections, kr_facts = _kr_sections(profile_path, chosen=profile is not None)
     totals = strategy_totals(run)
     for strategy, seconds in link_seconds(run).items():
         totals.setdefault(strategy, {})["link_s"] = seconds

@@ -3,7 +3,10 @@
 The report never runs a simulation: it reads what ``dlora-sim run`` wrote (summary.json,
 devices.parquet, timeline.parquet, scenario.json) and the profile the scenario names. Every
 problem with those files is an :class:`InputError` naming the file, so the dashboard command
-fails with one line instead of a traceback.
+fails with one line instead of a traceback. Files may have been edited or damaged since they
+were written, so what the figures read is checked first: the JSON records against the small
+schemas below (the fields the report uses, of the right types; anything else passes through),
+the Parquet tables against the columns and types they need.
 """
 
 from __future__ import annotations
@@ -19,11 +22,122 @@ from typing import Any
 import networkx as nx
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dlora_sim.errors import InputError
-from dlora_sim.io import dig
+from dlora_sim.errors import InputError, first_problem
+from dlora_sim.io import MAX_DEPTH, dig, too_deep_at
 
 RUN_FILES = ("summary.json", "scenario.json", "devices.parquet", "timeline.parquet")
+
+
+# ------------------------------------------------------------ what the report reads, checked
+
+
+class _Record(BaseModel):
+    """A JSON record as the report reads it: the fields it uses, strictly typed; others kept."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Named(_Record):
+    name: str = "?"
+
+
+class _Link(_Named):
+    up_bps: float | None = None
+    down_bps: float | None = None
+    rtt_s: float | None = None
+
+
+class _Group(_Record):
+    name: str
+    count: int | None = None
+    access: str | None = None
+    region: str = "region-0"
+    device: _Named = _Named()
+    link: _Link = _Link()
+
+
+class _Fleet(_Record):
+    groups: list[_Group] = []
+
+
+class _Job(_Record):
+    model: str | None = None
+    peft: str | None = None
+    rank: int | None = None
+    targets: list[str] = []
+    module_count: int | None = None
+    budget: int | None = None
+    total_steps: int | None = None
+    batch: int | None = None
+    seq_len: int | None = None
+    profile: str | None = None
+
+
+class _Network(_Record):
+    graphml: str | None = None
+    access_capacity_bps: float | None = None
+    access_latency_s: float | None = None
+    region_capacity_bps: float | None = None
+    region_latency_s: float | None = None
+
+
+class _Cloud(_Record):
+    count: int | None = None
+    gpu: str | None = None
+
+
+class _Run(_Record):
+    seed: int | None = None
+    granularity: str | None = None
+
+
+class ScenarioRecord(_Record):
+    """``scenario.json`` as the dashboards read it."""
+
+    name: str = "?"
+    description: str = ""
+    job: _Job = _Job()
+    fleet: _Fleet = _Fleet()
+    network: _Network = _Network()
+    cloud: _Cloud = _Cloud()
+    run: _Run = _Run()
+
+
+class _StrategyBlock(_Record):
+    work_lost: dict[str, float | None] | None = None
+
+
+class SummaryRecord(_Record):
+    """``summary.json`` as the dashboards read it."""
+
+    strategies: dict[str, _StrategyBlock] = Field(min_length=1)
+    baseline: str = "dlora-all"
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
+
+
+def _is_flag(kind: pa.DataType) -> bool:
+    return pa.types.is_boolean(kind) or pa.types.is_null(kind)
+
+
+# Parquet column -> (check of its type, what the check wants, nulls allowed)
+DEVICE_COLUMNS = {
+    "strategy": (_is_text, "text", False), "device": (pa.types.is_integer, "integers", False),
+    "feasible": (_is_flag, "booleans", True), "completion_s": (_is_number, "numbers", True),
+}
+TIMELINE_COLUMNS = {
+    "strategy": (_is_text, "text", False), "device": (pa.types.is_integer, "integers", False),
+    "kind": (_is_text, "text", False), "t_start": (_is_number, "numbers", False),
+    "t_end": (_is_number, "numbers", False),
+}
 
 
 @dataclass(frozen=True)
@@ -45,25 +159,50 @@ class RunData:
         return dict(self.summary.get("strategies", {}))
 
 
-def read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path, schema: type[BaseModel] | None = None) -> dict[str, Any]:
+    """The JSON object in ``path``, checked against ``schema`` when given (its defaults filled).
+
+    Raises:
+        InputError: ``"<path>: <problem>"``, naming the field when the schema refuses one.
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"{path}: not readable JSON ({error})") from None
+    except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON, a 5000-digit integer
+        raise InputError(f"{path}: not readable JSON ({' '.join(str(error).split())})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not readable JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object")
-    return data
-
-
-def _read_parquet(path: Path) -> list[dict[str, Any]]:
+    where = too_deep_at(data)
+    if where is not None:
+        raise InputError(f"{path}: {where}: nested more than {MAX_DEPTH} levels deep")
+    if schema is None:
+        return data
     try:
-        return pq.read_table(path).to_pylist()
+        return schema.model_validate(data).model_dump()
+    except ValidationError as error:
+        raise InputError(f"{path}: {first_problem(error)}") from None
+
+
+def _read_parquet(path: Path, columns: Mapping[str, tuple[Any, str, bool]]) -> list[dict[str, Any]]:
+    """Rows of the Parquet file, once it has each of ``columns`` with the right type."""
+    try:
+        table = pq.read_table(path)
     except FileNotFoundError:
         raise InputError(f"{path}: missing") from None
     except (OSError, pa.ArrowException) as error:
         raise InputError(f"{path}: not a readable Parquet file ({error})") from None
+    for name, (fits, wanted, nullable) in columns.items():
+        if name not in table.column_names:
+            raise InputError(f"{path}: column {name!r} is missing")
+        column = table.column(name)
+        if not fits(column.type):
+            raise InputError(f"{path}: column {name!r} holds {column.type}, not {wanted}")
+        if not nullable and column.null_count:
+            raise InputError(f"{path}: column {name!r} has empty (null) cells")
+    return table.to_pylist()
 
 
 def load_run(folder: str | Path) -> RunData:
@@ -79,11 +218,10 @@ def load_run(folder: str | Path) -> RunData:
     if missing:
         raise InputError(f"{folder}: not a results folder of `dlora-sim run` "
                          f"(missing {', '.join(missing)})")
-    summary = read_json(folder / "summary.json")
-    if not isinstance(summary.get("strategies"), Mapping) or not summary["strategies"]:
-        raise InputError(f"{folder / 'summary.json'}: strategies: missing or empty")
-    return RunData(folder, summary, read_json(folder / "scenario.json"),
-                   _read_parquet(folder / "devices.parquet"), _read_parquet(folder / "timeline.parquet"))
+    return RunData(folder, read_json(folder / "summary.json", SummaryRecord),
+                   read_json(folder / "scenario.json", ScenarioRecord),
+                   _read_parquet(folder / "devices.parquet", DEVICE_COLUMNS),
+                   _read_parquet(folder / "timeline.parquet", TIMELINE_COLUMNS))
 
 
 def strategy_totals(run: RunData) -> dict[str, dict[str, float]]:

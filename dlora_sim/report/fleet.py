@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dlora_sim.report.style import (
-    empty_figure, finish, human_seconds, strategy_colour, strategy_label,
+    empty_figure, finish, human_seconds, plain, strategy_colour, strategy_text,
 )
 
 STATE_COLOURS: dict[str, str] = {
@@ -64,9 +64,9 @@ def completion_cdf(
     for strategy, times in completion_s.items():
         xs, ys = cdf_points(times)
         unfinished = len(times) - len(xs)
-        hover = [f"{strategy_label(strategy)}<br>{100 * y:.1f}% of devices done by "
+        hover = [f"{strategy_text(strategy)}<br>{100 * y:.1f}% of devices done by "
                  f"{human_seconds(x)} ({x:,.0f} s)" for x, y in zip(xs, ys)]
-        name = strategy_label(strategy) + (f" — {unfinished} unfinished" if unfinished else "")
+        name = strategy_text(strategy) + (f" — {unfinished} unfinished" if unfinished else "")
         fig.add_trace(go.Scatter(x=xs / 3600.0, y=ys, mode="lines", line={"shape": "hv"}, name=name,
                                  marker_color=strategy_colour(strategy), hovertext=hover,
                                  hoverinfo="text"))
@@ -104,18 +104,18 @@ def device_timeline(
                 continue
             start_h = [float(s["start_s"]) / 3600 for s in sel]
             dur_h = [(float(s["end_s"]) - float(s["start_s"])) / 3600 for s in sel]
-            help_text = STATE_HELP.get(state, state)
-            hover = [f"device {s['device']} — {s.get('detail') or state}<br>{help_text}<br>"
+            help_text = plain(STATE_HELP.get(state, state))
+            hover = [f"device {plain(s['device'])} — {plain(s.get('detail') or state)}<br>{help_text}<br>"
                      f"from {human_seconds(float(s['start_s']))} to {human_seconds(float(s['end_s']))}"
                      f" ({human_seconds(float(s['end_s']) - float(s['start_s']))})" for s in sel]
             fig.add_trace(go.Bar(
-                y=[f"device {s['device']}" for s in sel], x=dur_h, base=start_h, orientation="h",
-                name=state, legendgroup=state, marker_color=STATE_COLOURS.get(state, "#bcbd22"),
+                y=[f"device {plain(s['device'])}" for s in sel], x=dur_h, base=start_h, orientation="h",
+                name=plain(state), legendgroup=plain(state), marker_color=STATE_COLOURS.get(state, "#bcbd22"),
                 hovertext=hover, hoverinfo="text", visible=strategy == strategies[0],
             ))
             owner.append(strategy)
     if len(strategies) > 1:
-        buttons = [{"label": strategy_label(s), "method": "update",
+        buttons = [{"label": strategy_text(s), "method": "update",
                     "args": [{"visible": [o == s for o in owner]}]} for s in strategies]
         fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.12,
                                         "yanchor": "top", "showactive": True}])

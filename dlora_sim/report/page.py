@@ -14,6 +14,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from dlora_sim.errors import InputError
 from dlora_sim.io import atomic_write_text
 
 
@@ -73,7 +74,17 @@ def render_page(title: str, subtitle: str, sections: Sequence[Section],
 
 def write_page(path: str | Path, title: str, subtitle: str, sections: Sequence[Section],
                facts: Sequence[tuple[str, str]] = ()) -> Path:
-    """Render and write the page atomically; returns the path written."""
+    """Render and write the page atomically; returns the path written.
+
+    Raises:
+        InputError: ``path`` is a folder, or it (or its folder) cannot be written.
+    """
     path = Path(path)
-    atomic_write_text(path, render_page(title, subtitle, sections, facts))
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give the HTML file to write, e.g. {path / 'dashboard.html'}")
+    page = render_page(title, subtitle, sections, facts)
+    try:
+        atomic_write_text(path, page)
+    except OSError as error:
+        raise InputError(f"{path}: cannot write the dashboard ({error.strerror or error})") from None
     return path

@@ -1,10 +1,15 @@
 """Shared look of every dashboard figure: one colour and one readable name per strategy.
 
 A planner compares strategies across many figures, so a strategy must keep its colour and its
-plain-language name everywhere; this module is the single place that decides both.
+plain-language name everywhere; this module is the single place that decides both. It also
+decides how text from the results is shown: Plotly draws a subset of HTML (``<a href>``,
+``<b>``, ``<br>``) in every label, legend and hover, so text from files goes through
+:func:`plain` and reads as the characters it holds, never as markup.
 """
 
 from __future__ import annotations
+
+import html
 
 import plotly.graph_objects as go
 
@@ -36,9 +41,20 @@ _FALLBACK_COLOURS = ["#17becf", "#bcbd22", "#aec7e8", "#ffbb78", "#98df8a"]
 TEMPLATE = "plotly_white"
 
 
+def plain(text: object) -> str:
+    """``text`` for a Plotly label, legend or hover: markup characters escaped, so a name such
+    as ``<a href=...>`` is shown as typed instead of becoming a live link."""
+    return html.escape(str(text), quote=False)
+
+
 def strategy_label(strategy: str) -> str:
     """Readable name of a strategy; unknown ids are shown as they are."""
     return STRATEGY_LABELS.get(strategy, strategy)
+
+
+def strategy_text(strategy: str) -> str:
+    """:func:`strategy_label` for a figure (an unknown id from a file is text, not markup)."""
+    return plain(strategy_label(strategy))
 
 
 def strategy_colour(strategy: str) -> str:
@@ -64,7 +80,7 @@ def finish(fig: go.Figure, title: str, height_px: int = 460) -> go.Figure:
 def empty_figure(title: str, reason: str) -> go.Figure:
     """A figure that says why there is nothing to plot, instead of a blank or missing chart."""
     fig = go.Figure()
-    fig.add_annotation(text=reason, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+    fig.add_annotation(text=plain(reason), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font={"size": 14})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)

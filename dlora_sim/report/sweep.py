@@ -14,7 +14,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from dlora_sim.report.savings import format_value
-from dlora_sim.report.style import empty_figure, finish, strategy_label
+from dlora_sim.report.style import empty_figure, finish, plain, strategy_text
 
 
 def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> list[int]:
@@ -83,7 +83,7 @@ def pareto_figure(
             ys = [100 * _num(r["accuracy"]) for r in sel]
             colour = palette[k % len(palette)]
             name = "no budget" if math.isnan(budget) else f"B = {budget:g}"
-            hover = [f"{strategy_label(str(r.get('strategy', '')))} at {name}<br>{r.get('label', '')}"
+            hover = [f"{strategy_text(str(r.get('strategy', '')))} at {name}<br>{plain(r.get('label', ''))}"
                      f"<br>accuracy {100 * _num(r['accuracy']):.1f}%<br>{axis_title.split(' (')[0]}: "
                      f"{format_value(_num(r.get(key)), unit)}" for r in sel]
             symbols = [STRATEGY_SYMBOLS.get(str(r.get("strategy")), "circle") for r in sel]
@@ -114,9 +114,9 @@ def sweep_table_figure(rows: Sequence[Mapping[str, object]], columns: Sequence[s
         col = []
         for r in rows:
             v = r.get(c)
-            col.append(f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v)))
+            col.append(f"{v:.4g}" if isinstance(v, float) else ("" if v is None else plain(v)))
         cells.append(col)
-    fig = go.Figure(go.Table(header={"values": list(columns), "align": "left"},
+    fig = go.Figure(go.Table(header={"values": [plain(c) for c in columns], "align": "left"},
                              cells={"values": cells, "align": "left"}))
     return finish(fig, title, height_px=min(900, 40 + 28 * len(rows) + 120))
 
@@ -156,7 +156,7 @@ def budget_trend_figure(
     for col, (key, axis_title, scale) in enumerate(panels, start=1):
         for (strategy, setting), sel in sorted(lines.items()):
             sel = sorted(sel, key=lambda r: _num(r.get(budget_key)))
-            name = SHORT_NAMES.get(strategy, strategy) + (f" — {setting}" if setting else "")
+            name = plain(SHORT_NAMES.get(strategy, strategy) + (f" — {setting}" if setting else ""))
             xs = [_num(r.get(budget_key)) for r in sel]
             ys = [_num(r.get(key)) * scale for r in sel]
             fig.add_trace(go.Scatter(

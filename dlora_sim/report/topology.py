@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import networkx as nx
 import plotly.graph_objects as go
 
-from dlora_sim.report.style import empty_figure, finish
+from dlora_sim.report.style import empty_figure, finish, plain
 
 # node kind -> (column from left, colour, readable name)
 KIND_STYLE: dict[str, tuple[int, str, str]] = {
@@ -51,12 +51,17 @@ def edge_hover(attrs: Mapping[str, object]) -> str:
 
 
 def layout_positions(graph: nx.Graph) -> dict[object, tuple[float, float]]:
-    """Deterministic positions: columns by node kind when every node has a known kind."""
+    """Deterministic positions: columns by node kind when every node has a known kind.
+
+    Each column lists its nodes in the graph's own order: given an attribute name instead,
+    networkx groups the nodes into sets, whose order changes with ``PYTHONHASHSEED``.
+    """
     kinds = nx.get_node_attributes(graph, "kind")
     if graph.number_of_nodes() and all(kinds.get(n) in KIND_STYLE for n in graph.nodes):
+        columns: dict[int, list[object]] = {}
         for n in graph.nodes:
-            graph.nodes[n]["_column"] = KIND_STYLE[kinds[n]][0]
-        pos = nx.multipartite_layout(graph, subset_key="_column")
+            columns.setdefault(KIND_STYLE[kinds[n]][0], []).append(n)
+        pos = nx.multipartite_layout(graph, subset_key=dict(sorted(columns.items())))
     else:
         pos = nx.spring_layout(graph, seed=0)
     return {n: (float(x), float(y)) for n, (x, y) in pos.items()}
@@ -95,7 +100,7 @@ def topology_figure(
         line_y += [y0, y1, None]
         mid_x.append((x0 + x1) / 2)
         mid_y.append((y0 + y1) / 2)
-        mid_text.append(f"link {graph.nodes[u].get('label', u)} ↔ {graph.nodes[v].get('label', v)}"
+        mid_text.append(f"link {plain(graph.nodes[u].get('label', u))} ↔ {plain(graph.nodes[v].get('label', v))}"
                         f"<br>{edge_hover(attrs)}")
     fig.add_trace(go.Scatter(x=line_x, y=line_y, mode="lines", line={"color": "#999", "width": 2},
                              hoverinfo="skip", showlegend=False))
@@ -109,11 +114,11 @@ def topology_figure(
         _, colour, readable = KIND_STYLE.get(kind, (0, "#17becf", kind))
         fig.add_trace(go.Scatter(
             x=[pos[n][0] for n in members], y=[pos[n][1] for n in members], mode="markers+text",
-            text=[str(graph.nodes[n].get("label", n)) for n in members], textposition="top center",
+            text=[plain(graph.nodes[n].get("label", n)) for n in members], textposition="top center",
             marker={"size": 18, "color": colour, "line": {"width": 1, "color": "black"}},
-            name=readable,
-            hovertext=[f"{readable}: {graph.nodes[n].get('label', n)}<br>"
-                       f"{graph.nodes[n].get('detail', '')}" for n in members],
+            name=plain(readable),
+            hovertext=[f"{plain(readable)}: {plain(graph.nodes[n].get('label', n))}<br>"
+                       f"{plain(graph.nodes[n].get('detail', ''))}" for n in members],
             hoverinfo="text",
         ))
     fig.update_xaxes(visible=False)
