@@ -25,6 +25,9 @@ from dlora_sim.io import MAX_DEPTH, MAX_EXACT_INT, atomic_write_json, first_at, 
 
 __all__ = [
     "SCHEMA_VERSION",
+    "READABLE_VERSIONS",
+    "ARM_NAMES",
+    "SCORE_NAMES",
     "ModelInfo",
     "PeftInfo",
     "ModuleRow",
@@ -43,10 +46,23 @@ __all__ = [
     "churn_series",
     "swap_fraction_series",
     "scale_swaps",
+    "mean_trainable_params",
 ]
 
 #: Bumped whenever a field changes meaning or a required field is added.
-SCHEMA_VERSION = 1
+#: 2: ``result.trainable_params`` counts what the arm really trained (head + active modules,
+#: averaged over the steps) instead of every module; arms ``static-random`` and ``head-only``
+#: (budget 0); score ``update-norm-diff``; optional ``result.head_params``,
+#: ``result.test_predictions``, ``traces.update_norms`` and ``setup.hardware``.
+SCHEMA_VERSION = 2
+#: Versions :func:`load_profile` reads; version 1 files are upgraded on load (see there).
+READABLE_VERSIONS = (1, 2)
+
+#: Mirrors ``dlora_sim.kr.ARMS`` and ``SCORES`` (a test keeps them equal; no import, see above).
+ARM_NAMES = ("all", "kr", "kill-only", "random", "static-topB", "static-random", "head-only")
+SCORE_NAMES = ("norm-diff", "diff-norm", "probe-grad", "update-norm-diff")
+Arm = Literal["all", "kr", "kill-only", "random", "static-topB", "static-random", "head-only"]
+ScoreName = Literal["norm-diff", "diff-norm", "probe-grad", "update-norm-diff"]
 
 
 class _Frozen(BaseModel):
@@ -107,12 +123,12 @@ class FlopInfo(_Frozen):
 class KRSettings(_Frozen):
     """``dlora_sim.kr.KRConfig`` as recorded: every KR constant of the run, field by field."""
 
-    budget: int = Field(ge=1)
-    arm: Literal["all", "kr", "kill-only", "random", "static-topB"]
+    budget: int = Field(ge=0, description="0 only for arm 'head-only'")
+    arm: Arm
     window_steps: int = Field(ge=1)
     warmup_rounds: int = Field(ge=0)
     hysteresis: NonNegFloat
-    score: Literal["norm-diff", "diff-norm", "probe-grad"]
+    score: ScoreName
     normalisation: Literal["none", "sqrt-params", "relative"]
     ema: float = Field(ge=0, lt=1)
     revival_pressure: NonNegFloat
@@ -132,8 +148,8 @@ class Setup(_Frozen):
     """How the run was set up; enough to reproduce it with ``dlora-sim profile``."""
 
     task: str = Field(min_length=1)
-    arm: Literal["all", "kr", "kill-only", "random", "static-topB"]
-    budget: int = Field(ge=1)
+    arm: Arm
+    budget: int = Field(ge=0, description="0 only for arm 'head-only'")
     steps: int = Field(ge=1)
     lr: float = Field(gt=0)
     batch: int = Field(ge=1)
@@ -142,9 +158,12 @@ class Setup(_Frozen):
     kr: KRSettings
     library_versions: dict[str, str] = Field(description="e.g. {'torch': '2.13.0', 'peft': '0.13.2'}")
     command: str | None = Field(default=None, description="the command line that produced the file")
+    hardware: str | None = Field(default=None, description="where it ran, e.g. 'cpu: <model> (2 cores), 1 torch thread'")
 
     @model_validator(mode="after")
     def _kr_agrees(self) -> Setup:
+        if (self.budget == 0) != (self.arm == "head-only"):
+            raise ValueError(f"budget is 0 exactly for arm 'head-only'; got budget {self.budget} with arm {self.arm!r}")
         if self.kr.arm != self.arm:
             raise ValueError(f"kr.arm {self.kr.arm!r} differs from arm {self.arm!r}")
         if self.kr.budget != self.budget:
@@ -165,13 +184,15 @@ class Traces(_Frozen):
     ``norms[r][m]`` is what KR round r was given for module m (the weight norm ‖W(t)‖ with score
     ``norm-diff``; the change ‖W(t) − W(t−w)‖ with ``diff-norm``). ``active[r]`` is the sorted list
     of module indices active *after* round r. ``probe_change[r][m]`` is the probe estimate, null
-    where no probe ran.
+    where no probe ran. ``update_norms[r][m]`` (LoRA runs since schema 2) is ‖ΔW‖ = (α/r)·‖B·A‖
+    of module m at round r, what score ``update-norm-diff`` ranks by.
     """
 
     round_steps: list[int]
     norms: list[list[float]]
     active: list[list[int]]
     probe_change: list[list[float | None]] | None = None
+    update_norms: list[list[NonNegFloat]] | None = None
     loss: list[float] = Field(min_length=1)
     eval: list[EvalPoint] = Field(default_factory=list)
     step_time_s: list[float] = Field(default_factory=list)
@@ -193,14 +214,18 @@ class Result(_Frozen):
 
     dev_accuracy: float = Field(ge=0, le=1)
     test_accuracy: float = Field(ge=0, le=1)
-    trainable_params: int = Field(ge=0, description="PEFT parameters plus the task head")
+    trainable_params: int = Field(ge=0, description="what the arm trained: the head plus the active "
+                                  "modules' parameters, averaged over the steps (rounded)")
+    head_params: int | None = Field(default=None, ge=0, description="the task head's parameters (always trained)")
+    test_predictions: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None, description="predicted class (choice) index per test example, in test-split order")
     wall_s: NonNegFloat
 
 
 class Profile(_Frozen):
     """One profile file. See DESIGN.md section 5 and ``docs/kr.md``."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     model: ModelInfo
     peft: PeftInfo
     modules: list[ModuleRow] = Field(min_length=1)
@@ -229,6 +254,8 @@ class Profile(_Frozen):
             raise ValueError(f"traces: round_steps, norms and active need one entry per round ({rounds}); got {len(tr.norms)} norms, {len(tr.active)} active")
         if tr.probe_change is not None and len(tr.probe_change) != rounds:
             raise ValueError(f"traces.probe_change: needs {rounds} rows, got {len(tr.probe_change)}")
+        if tr.update_norms is not None and (len(tr.update_norms) != rounds or any(len(row) != n for row in tr.update_norms)):
+            raise ValueError(f"traces.update_norms: needs {rounds} rows of {n} values")
         if any(b <= a for a, b in zip(tr.round_steps, tr.round_steps[1:])) or any(not 0 <= s <= setup.steps for s in tr.round_steps):
             raise ValueError(f"traces.round_steps: must increase strictly within 0..{setup.steps}")
         for r in range(rounds):
@@ -248,6 +275,14 @@ class Profile(_Frozen):
             raise ValueError(f"traces.step_time_s: needs {setup.steps} values or none, got {len(tr.step_time_s)}")
         if any(p.step > setup.steps for p in tr.eval):
             raise ValueError(f"traces.eval: steps must be <= setup.steps ({setup.steps})")
+        res = self.result
+        if res.head_params is not None:
+            expected = mean_trainable_params(self, res.head_params)
+            if abs(res.trainable_params - expected) > 1:
+                raise ValueError(f"result.trainable_params: {res.trainable_params} is not head_params + the mean "
+                                 f"active module parameters over the steps ({expected:.0f})")
+        if res.test_predictions is not None and not res.test_predictions:
+            raise ValueError("result.test_predictions: empty; omit the field instead")
         return self
 
 
@@ -256,7 +291,8 @@ def _check_active_rule(active: list[list[int]], arm: str, budget: int, n: int) -
 
     ``all``: every row holds all N modules. Other arms: rows hold N (warm-up) until the first
     cut, and exactly B from the first row of size B on; ``kill-only`` may shrink through sizes in
-    between, each row a subset of the one before; ``static-topB`` never changes after its cut.
+    between, each row a subset of the one before; ``static-topB``, ``static-random`` and
+    ``head-only`` (B = 0) never change after their cut.
     """
     for r, row in enumerate(active):
         size = len(row)
@@ -272,8 +308,8 @@ def _check_active_rule(active: list[list[int]], arm: str, budget: int, n: int) -
                 raise ValueError(f"traces.active[{r}]: arm 'kill-only' only removes modules and keeps >= {budget}")
         elif size not in (n, budget) or (size == n and len(previous) != n):
             raise ValueError(f"traces.active[{r}]: arm {arm!r} needs {n} (warm-up) or exactly budget={budget} modules, got {size}")
-        if arm == "static-topB" and len(previous) == budget and row != previous:
-            raise ValueError(f"traces.active[{r}]: arm 'static-topB' must not change after its cut")
+        if arm in ("static-topB", "static-random", "head-only") and len(previous) == budget and row != previous:
+            raise ValueError(f"traces.active[{r}]: arm {arm!r} must not change after its cut")
 
 
 # -- reading and writing -------------------------------------------------------------------
@@ -313,12 +349,28 @@ def load_profile(path: str | Path) -> Profile:
         raise InputError(f"{path}: a profile must be a JSON object, got {type(data).__name__}")
     _refuse_unreadable_values(data, path)
     version = data.get("schema_version")
-    if type(version) is not int or version != SCHEMA_VERSION:
-        raise InputError(f"{path}: schema_version is {version!r}; this dlora-sim reads version {SCHEMA_VERSION}")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise InputError(f"{path}: schema_version is {version!r}; this dlora-sim reads versions {readable}")
     try:
-        return Profile.model_validate(data)
+        profile = Profile.model_validate({**data, "schema_version": SCHEMA_VERSION})
     except ValidationError as error:
         raise InputError(f"{path}: {_first_problem(error)}") from None
+    return _upgrade_v1(profile) if version == 1 else profile
+
+
+def _upgrade_v1(profile: Profile) -> Profile:
+    """A version 1 profile read as version 2: its ``trainable_params`` counted every module.
+
+    Version 1 wrote head + all modules for every arm; the head is that minus the modules, and
+    the traces say which modules trained when, so the real average is recovered exactly.
+    """
+    head = profile.result.trainable_params - sum(m.params for m in profile.modules)
+    if head < 0:
+        return profile  # not what version 1 wrote; keep the number rather than guess
+    mean = round(mean_trainable_params(profile, head))
+    result = profile.result.model_copy(update={"trainable_params": mean, "head_params": head})
+    return profile.model_copy(update={"result": result})
 
 
 def _refuse_unreadable_values(data: dict[str, Any], path: Path) -> None:
@@ -359,6 +411,20 @@ def active_matrix(profile: Profile) -> np.ndarray:
     for r, row in enumerate(profile.traces.active):
         matrix[r, row] = True
     return matrix
+
+
+def mean_trainable_params(profile: Profile, head_params: int) -> float:
+    """Head plus the parameters of the modules that trained, averaged over the steps.
+
+    Every module trains until the first round (after step ``round_steps[0]``); after round r
+    the modules in ``active[r]`` train until the next round.
+    """
+    sizes = np.array([m.params for m in profile.modules], dtype=float)
+    steps, tr = profile.setup.steps, profile.traces
+    bounds = [0, *tr.round_steps, steps]
+    rows = [list(range(profile.n_modules)), *tr.active]
+    total = sum((end - start) * sizes[row].sum() for start, end, row in zip(bounds, bounds[1:], rows))
+    return head_params + float(total) / steps
 
 
 def active_fraction_series(profile: Profile) -> np.ndarray:

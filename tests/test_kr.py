@@ -10,6 +10,11 @@ from hypothesis import strategies as st
 from dlora_sim.kr import ARMS, SCORES, KRConfig, KRController, kr_round_work
 
 
+def _budget(arm: str, budget: int) -> int:
+    """The budget an arm accepts: head-only trains no module after warm-up (B = 0)."""
+    return 0 if arm == "head-only" else budget
+
+
 def _drive(ctrl: KRController, rounds: int, rng: np.random.Generator, probe: bool = True) -> list:
     """Feed random norm growth (only active modules move) and random probes; return decisions."""
     norms = np.ones(ctrl.n_modules)
@@ -35,7 +40,7 @@ def _drive(ctrl: KRController, rounds: int, rng: np.random.Generator, probe: boo
 )
 def test_exactly_budget_active_after_warmup(n, data, arm, warmup, seed, hysteresis, pressure, score):
     """Every non-`all` arm holds exactly B active modules after warm-up (kill-only once shrunk)."""
-    budget = data.draw(st.integers(1, n))
+    budget = _budget(arm, data.draw(st.integers(1, n)))
     config = KRConfig(budget=budget, arm=arm, warmup_rounds=warmup, seed=seed, hysteresis=hysteresis,
                       revival_pressure=pressure, kill_keep_fraction=0.0, score=score)
     ctrl = KRController(n, config)
@@ -127,22 +132,24 @@ def test_revival_pressure_retries_long_killed_modules_without_probes():
 def test_same_seed_same_decisions_different_seed_differs():
     """Two controllers with one seed and one input stream decide identically; random arm depends on seed."""
     def history(arm: str, seed: int) -> list[list[int]]:
-        ctrl = KRController(24, KRConfig(budget=3, arm=arm, seed=seed))
+        ctrl = KRController(24, KRConfig(budget=_budget(arm, 3), arm=arm, seed=seed))
         return [d.active_indices for d in _drive(ctrl, 12, np.random.default_rng(42))]
 
     for arm in ARMS:
         assert history(arm, 5) == history(arm, 5)
     assert history("random", 5) != history("random", 6)
+    assert history("static-random", 5) != history("static-random", 6)
 
 
 @pytest.mark.parametrize("arm", [a for a in ARMS if a != "all"])
 def test_warmup_rounds_keep_all_active(arm):
     """During the configured warm-up rounds every module stays active and nothing is decided."""
-    ctrl = KRController(10, KRConfig(budget=2, arm=arm, warmup_rounds=3))
+    ctrl = KRController(10, KRConfig(budget=_budget(arm, 2), arm=arm, warmup_rounds=3))
     ctrl.set_baseline(np.ones(10))
     decisions = _drive(ctrl, 5, np.random.default_rng(1))
     assert [d.warmup for d in decisions] == [True, True, True, False, False]
-    first_cut = 5 if arm == "kill-only" else 2  # kill-only halves (kill_keep_fraction=0.5) towards B
+    # kill-only halves (kill_keep_fraction=0.5) towards B; head-only cuts to nothing
+    first_cut = {"kill-only": 5, "head-only": 0}.get(arm, 2)
     assert all(d.active.all() for d in decisions[:3]) and decisions[3].active.sum() == first_cut
 
 
@@ -161,6 +168,75 @@ def test_static_topb_freezes_after_its_cut():
     decisions = _drive(ctrl, 8, np.random.default_rng(3))
     cut = [d.active_indices for d in decisions[1:]]
     assert all(row == cut[0] for row in cut) and len(cut[0]) == 4
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), data=st.data(), warmup=st.integers(0, 3), seed=st.integers(0, 2**16))
+def test_static_random_draws_once_with_the_seed_and_keeps_exactly_b(n, data, warmup, seed):
+    """static-random: exactly B after warm-up, the same B every round, drawn from the seed alone
+    (whatever the norms say), so two runs with one seed but different dynamics train one set."""
+    budget = data.draw(st.integers(1, n))
+    histories = []
+    for dynamics in (1, 2):
+        ctrl = KRController(n, KRConfig(budget=budget, arm="static-random", warmup_rounds=warmup, seed=seed))
+        decisions = _drive(ctrl, warmup + 5, np.random.default_rng(dynamics))
+        after = [d.active_indices for d in decisions[warmup:]]
+        assert all(len(row) == budget for row in after) and all(row == after[0] for row in after)
+        assert all(d.active.all() for d in decisions[:warmup])
+        histories.append(after[0])
+    assert histories[0] == histories[1]
+
+
+def test_static_random_differs_from_random_only_in_how_often_it_redraws():
+    """Same seed: static-random's set is random's first draw, which random then re-draws."""
+    def rows(arm: str) -> list[list[int]]:
+        ctrl = KRController(24, KRConfig(budget=3, arm=arm, seed=11, warmup_rounds=1))
+        return [d.active_indices for d in _drive(ctrl, 6, np.random.default_rng(0))]
+
+    static, moving = rows("static-random"), rows("random")
+    assert static[1] == moving[1] and any(row != moving[1] for row in moving[2:])
+
+
+def test_head_only_trains_no_module_after_warmup():
+    """head-only: budget 0, every module during warm-up, none afterwards, no KR work."""
+    ctrl = KRController(24, KRConfig(budget=0, arm="head-only", warmup_rounds=2))
+    decisions = _drive(ctrl, 6, np.random.default_rng(0))
+    assert [int(d.active.sum()) for d in decisions] == [24, 24, 0, 0, 0, 0]
+    assert decisions[2].killed == tuple(range(24)) and all(d.revived == () for d in decisions)
+    work = ctrl.round_work()
+    assert (work.norm_modules, work.probe_batches) == (0, 0)
+
+
+@pytest.mark.parametrize(("arm", "budget"), [("head-only", 3), ("head-only", 1), ("kr", 0), ("random", 0),
+                                             ("static-random", 0)])
+def test_budget_zero_belongs_to_head_only_alone(arm, budget):
+    """B = 0 means head-only, and head-only means B = 0; anything else is refused by name."""
+    with pytest.raises(ValueError, match="budget"):
+        KRConfig(budget=budget, arm=arm)
+
+
+def test_update_norm_diff_ranks_by_change_of_the_update_norm():
+    """update-norm-diff takes levels (‖ΔW‖) like norm-diff and ranks by their change per window."""
+    ctrl = KRController(4, KRConfig(budget=2, arm="kr", warmup_rounds=0, score="update-norm-diff",
+                                    normalisation="none"))
+    ctrl.set_baseline(np.zeros(4))  # ΔW(0) = 0: B starts at zero
+    first = ctrl.round(np.array([0.1, 0.9, 0.5, 0.2]))
+    assert first.active_indices == [1, 2] and not first.warmup
+    # Module 1 stopped growing, module 0 grew fastest: the change, not the level, decides.
+    ctrl2 = KRController(4, KRConfig(budget=1, arm="static-topB", warmup_rounds=1, score="update-norm-diff",
+                                     normalisation="none"))
+    ctrl2.set_baseline(np.zeros(4))
+    ctrl2.round(np.array([0.1, 0.9, 0.5, 0.2]))
+    assert ctrl2.round(np.array([0.6, 0.95, 0.6, 0.3])).active_indices == [0]
+
+
+def test_round_work_of_the_unscored_arms_is_nothing():
+    """static-random and head-only need neither norms nor probes, in warm-up or after."""
+    for arm in ("static-random", "head-only"):
+        config = KRConfig(budget=_budget(arm, 2), arm=arm)
+        for active in (np.ones(6, dtype=bool), np.array([True, True, False, False, False, False])):
+            work = kr_round_work(config, active)
+            assert (work.norm_modules, work.probe_modules, work.probe_batches, work.snapshot_modules) == (0, 0, 0, 0)
 
 
 def test_sqrt_params_normalisation_favours_change_per_parameter():
@@ -195,6 +271,9 @@ def test_round_work_counts_kr_costs():
         ({"budget": 2, "ema": 1.0}, "ema"),
         ({"budget": 2, "score": "l1"}, "score"),
         ({"budget": 2, "normalisation": "relative", "score": "diff-norm"}, "normalisation"),
+        ({"budget": 2, "normalisation": "relative", "score": "update-norm-diff"}, "normalisation"),
+        ({"budget": 2, "arm": "head-only"}, "budget"),
+        ({"budget": True, "arm": "kr"}, "budget"),
     ],
 )
 def test_config_rejects_bad_values_naming_the_field(kwargs, field):

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from dlora_sim.errors import InputError
-from dlora_sim.kr import KRConfig
+from dlora_sim.kr import ARMS, SCORES, KRConfig
 from dlora_sim.profile import (
+    ARM_NAMES,
+    SCHEMA_VERSION,
+    SCORE_NAMES,
     KRSettings,
     Profile,
     active_fraction_series,
@@ -77,10 +80,88 @@ def test_truncated_file_says_truncated(saved):
 
 
 def test_wrong_schema_version_is_refused(saved):
-    """A profile from another schema version is refused, naming both versions."""
-    _edit(saved, lambda d: d.update(schema_version=2))
+    """A profile from a schema version this code does not know is refused, naming the versions."""
+    _edit(saved, lambda d: d.update(schema_version=3))
     message = _load_error(saved)
-    assert "schema_version is 2" in message and "version 1" in message
+    assert "schema_version is 3" in message and "versions 1, 2" in message
+
+
+def test_version_1_is_read_with_the_trainable_params_it_really_trained(tmp_path):
+    """A version 1 file (trainable_params = head + every module, whatever the arm) loads as
+    version 2 with head + the active modules averaged over the steps."""
+    profile = build_profile(arm="kr", budget=3, seed=2)
+    path = tmp_path / "v1.json"
+    save_profile(profile, path)
+    all_modules = sum(m.params for m in profile.modules)
+
+    def as_v1(d):
+        d["schema_version"] = 1
+        d["result"].pop("head_params")
+        d["result"]["trainable_params"] = 26 * 385 + all_modules
+
+    _edit(path, as_v1)
+    loaded = load_profile(path)
+    assert loaded.schema_version == SCHEMA_VERSION
+    assert loaded.result.head_params == 26 * 385
+    # Window 20, warm-up 1: all 24 modules train for two windows (40 steps), then 3 for 160.
+    expected = 26 * 385 + (40 * 24 + 160 * 3) * profile.modules[0].params / 200
+    assert loaded.result.trainable_params == round(expected)
+    assert loaded.result.trainable_params == profile.result.trainable_params
+
+
+def test_trainable_params_must_match_the_traces(saved):
+    """With head_params recorded, trainable_params must be head + the mean active parameters."""
+    _edit(saved, lambda d: d["result"].update(trainable_params=d["result"]["trainable_params"] + 500))
+    assert "result.trainable_params" in _load_error(saved)
+
+
+@pytest.mark.parametrize(("arm", "budget"), [("head-only", 3), ("kr", 0)])
+def test_budget_zero_only_for_head_only(saved, arm, budget):
+    """Budget 0 belongs to arm head-only alone."""
+    def change(d):
+        d["setup"].update(arm=arm, budget=budget)
+        d["setup"]["kr"].update(arm=arm, budget=budget)
+
+    _edit(saved, change)
+    assert "budget" in _load_error(saved)
+
+
+def test_head_only_and_static_random_histories(tmp_path):
+    """head-only holds no module after its cut; static-random holds the same B throughout."""
+    for arm, budget in (("head-only", 0), ("static-random", 3)):
+        profile = build_profile(arm=arm, budget=budget)
+        rows = profile.traces.active
+        assert len(rows[0]) == 24 and all(len(r) == budget and r == rows[1] for r in rows[1:])
+        path = tmp_path / f"{arm}.json"
+        save_profile(profile, path)
+
+        def swap(d):  # static-random: three other modules; head-only: three modules at all
+            d["traces"]["active"][-1] = sorted(set(range(24)) - set(d["traces"]["active"][-1]))[:3]
+
+        _edit(path, swap)
+        assert ("must not change after its cut" if budget else "exactly budget=0") in _load_error(path)
+
+
+def test_test_predictions_round_trip_and_are_optional(tmp_path):
+    """Per-example predictions are stored in order; a profile without them still loads."""
+    profile = build_profile(test_predictions=[3, 0, 25, 7])
+    path = tmp_path / "p.json"
+    save_profile(profile, path)
+    assert load_profile(path).result.test_predictions == [3, 0, 25, 7]
+    assert build_profile().result.test_predictions is None
+    _edit(path, lambda d: d["result"].update(test_predictions=[1, -2]))
+    assert "test_predictions" in _load_error(path)
+
+
+def test_update_norms_need_one_row_per_round(saved):
+    """traces.update_norms, when present, holds one row of N values per round."""
+    _edit(saved, lambda d: d["traces"].update(update_norms=[[0.0] * 24]))
+    assert "traces.update_norms" in _load_error(saved)
+
+
+def test_schema_arm_and_score_names_mirror_the_controller():
+    """The schema's own copies of the arm and score names equal the controller's."""
+    assert ARM_NAMES == ARMS and SCORE_NAMES == SCORES
 
 
 def test_bad_field_names_its_path(saved):

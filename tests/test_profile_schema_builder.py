@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from dlora_sim.kr import KRConfig, KRController
-from dlora_sim.profile import SCHEMA_VERSION, KRSettings, Profile, load_profile, save_profile
+from dlora_sim.profile import SCHEMA_VERSION, KRSettings, Profile, load_profile, mean_trainable_params, save_profile
 
 D_MODEL = 384
 RANK = 8
@@ -30,12 +30,15 @@ def build_profile(
     method: str = "lora",
     test_accuracy: float | None = None,
     hysteresis: float = 0.1,
+    test_predictions: list[int] | None = None,
+    score: str = "norm-diff",
 ) -> Profile:
     """A schema-valid synthetic profile whose active sets come from the real KR controller."""
     rng = np.random.default_rng(seed)
     n = 6 * len(KINDS)
     params = RANK * (D_MODEL + D_MODEL)
-    config = KRConfig(budget=budget, arm=arm, window_steps=window_steps, seed=seed, hysteresis=hysteresis)  # type: ignore[arg-type]
+    config = KRConfig(budget=budget, arm=arm, window_steps=window_steps, seed=seed, hysteresis=hysteresis,  # type: ignore[arg-type]
+                      score=score)  # type: ignore[arg-type]
     ctrl = KRController(n, config, module_params=np.full(n, params))
     # Each module has a responsiveness that drifts, so some wake up late (revival material).
     rate = rng.gamma(2.0, 0.01, size=n)
@@ -91,12 +94,17 @@ def build_profile(
         "result": {"dev_accuracy": accuracy, "test_accuracy": accuracy, "trainable_params": n * params + 26 * 385,
                    "wall_s": 0.05 * steps},
     }
+    if test_predictions is not None:
+        data["result"]["test_predictions"] = test_predictions
+    draft = Profile.model_validate(data)
+    # What the arm really trained: the head plus the active modules, averaged over the steps.
+    data["result"].update(head_params=26 * 385, trainable_params=round(mean_trainable_params(draft, 26 * 385)))
     return Profile.model_validate(data)
 
 
 def test_builder_profiles_validate_for_every_arm(tmp_path):
     """Profiles built by driving the controller pass the schema for all five arms and round-trip."""
-    for arm in ("all", "kr", "kill-only", "random", "static-topB"):
-        profile = build_profile(arm=arm)
+    for arm in ("all", "kr", "kill-only", "random", "static-topB", "static-random", "head-only"):
+        profile = build_profile(arm=arm, budget=0 if arm == "head-only" else 3)
         save_profile(profile, tmp_path / f"{arm}.json")
         assert load_profile(tmp_path / f"{arm}.json") == profile

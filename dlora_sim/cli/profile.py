@@ -16,7 +16,7 @@ import typer
 
 from dlora_sim.cli.app import app
 from dlora_sim.errors import InputError
-from dlora_sim.kr import CALIBRATIONS, NORMALISATIONS, PROBE_MODES, SCORES, KRConfig
+from dlora_sim.kr import ARMS, CALIBRATIONS, NORMALISATIONS, PROBE_MODES, SCORES, KRConfig
 
 # The KR options default to the controller's own defaults, so the two cannot drift apart.
 _KR_DEFAULTS = {field.name: field.default for field in dataclasses.fields(KRConfig)}
@@ -28,8 +28,8 @@ def profile_command(
     task: Annotated[str, typer.Option(help="Task: noun-supersense, verb-supersense or definition-mc.")] = "noun-supersense",
     model: Annotated[str, typer.Option(help="Base model (only minilm-l6 ships offline).")] = "minilm-l6",
     peft: Annotated[str, typer.Option(help="PEFT scheme: lora, adapter or ia3.")] = "lora",
-    budget: Annotated[int, typer.Option(help="KR budget B: modules active after warm-up.")] = 3,
-    arm: Annotated[str, typer.Option(help="KR arm: all, kr, kill-only, random or static-topB.")] = "kr",
+    budget: Annotated[int, typer.Option(help="KR budget B: modules active after warm-up (0 with arm head-only, and only there).")] = 3,
+    arm: Annotated[str, typer.Option(help=f"KR arm: {', '.join(ARMS)}.")] = "kr",
     steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 250,
     seed: Annotated[int, typer.Option(help="Seed for new weights, batch order, dropout and arm random.")] = 0,
     rank: Annotated[int, typer.Option(help="LoRA rank r.")] = 8,

@@ -33,7 +33,10 @@ import numpy as np
 
 __all__ = [
     "ARMS",
+    "LEVEL_SCORES",
+    "SCORED_ARMS",
     "SCORES",
+    "STATIC_ARMS",
     "NORMALISATIONS",
     "PROBE_MODES",
     "CALIBRATIONS",
@@ -45,21 +48,34 @@ __all__ = [
     "round_work_at",
 ]
 
-Arm = Literal["all", "kr", "kill-only", "random", "static-topB"]
-Score = Literal["norm-diff", "diff-norm", "probe-grad"]
+Arm = Literal["all", "kr", "kill-only", "random", "static-topB", "static-random", "head-only"]
+Score = Literal["norm-diff", "diff-norm", "probe-grad", "update-norm-diff"]
 Normalisation = Literal["none", "sqrt-params", "relative"]
 ProbeMode = Literal["all", "killed", "none"]
 Calibration = Literal["per-module", "global"]
 
 #: ``all``: every module trains (the DLoRA-without-KR baseline); ``kr``: kill and revive;
 #: ``kill-only``: shrink to B and never revive; ``random``: a fresh random B every round (the
-#: control); ``static-topB``: the top B at the end of warm-up, frozen for the rest of training.
-ARMS: tuple[str, ...] = ("all", "kr", "kill-only", "random", "static-topB")
+#: control); ``static-topB``: the top B at the end of warm-up, frozen for the rest of training;
+#: ``static-random``: a random B drawn (with the seed) at the first decision and kept for the
+#: whole run, the control that separates *which* modules train from *how often the set
+#: changes*; ``head-only``: budget 0, no module trains after warm-up (only the task head), the
+#: floor every budget must beat.
+ARMS: tuple[str, ...] = ("all", "kr", "kill-only", "random", "static-topB", "static-random", "head-only")
 #: ``norm-diff``: |‖W(t)‖ − ‖W(t−w)‖|, the caller passes weight norms ‖W(t)‖;
 #: ``diff-norm``: ‖W(t) − W(t−w)‖, the caller keeps a snapshot and passes that change directly;
 #: ``probe-grad``: every module is scored by the probe batch's would-be change (greedy by current
-#: gradient, the Gauss-Southwell rule of coordinate descent); norms are then only recorded.
-SCORES: tuple[str, ...] = ("norm-diff", "diff-norm", "probe-grad")
+#: gradient, the Gauss-Southwell rule of coordinate descent); norms are then only recorded;
+#: ``update-norm-diff``: |‖ΔW(t)‖ − ‖ΔW(t−w)‖| of the effective update ΔW = (α/r)·B·A (LoRA
+#: only): the caller passes ‖ΔW(t)‖. Why: ‖[A;B]‖ is dominated by A's random initialisation
+#: while B starts at zero, so what changes the model is B·A, not the raw tensors.
+SCORES: tuple[str, ...] = ("norm-diff", "diff-norm", "probe-grad", "update-norm-diff")
+#: Scores whose caller passes a level (a norm) and the controller takes the change itself.
+LEVEL_SCORES: tuple[str, ...] = ("norm-diff", "update-norm-diff")
+#: Arms that rank modules by score (the others draw at random or keep a fixed set).
+SCORED_ARMS: tuple[str, ...] = ("kr", "kill-only", "static-topB")
+#: Arms whose set never changes after their first decision.
+STATIC_ARMS: tuple[str, ...] = ("static-topB", "static-random", "head-only")
 #: ``none``: raw change; ``sqrt-params``: change / sqrt(params) so big modules do not win by size;
 #: ``relative``: change / ‖W(t−w)‖ (only meaningful with ``norm-diff``, where norms are known).
 NORMALISATIONS: tuple[str, ...] = ("none", "sqrt-params", "relative")
@@ -80,7 +96,8 @@ class KRConfig:
     """Every constant of the KR rules; defaults are the ones the committed profiles use.
 
     Args:
-        budget: B, the number of active (trained) modules after warm-up. Ignored by arm ``all``.
+        budget: B, the number of active (trained) modules after warm-up. Ignored by arm ``all``;
+            0 for arm ``head-only`` (and only there).
         arm: one of :data:`ARMS`.
         window_steps: training steps between KR rounds (the window w of the score).
         warmup_rounds: rounds at the start during which every module stays active.
@@ -98,7 +115,7 @@ class KRConfig:
             whole window, e.g. window_steps · lr · ‖grad‖.
         kill_keep_fraction: arm ``kill-only`` keeps ceil(fraction · active) modules per round
             (never fewer than B) until B remain; 0 cuts straight to B.
-        seed: seeds the numpy Generator used by arm ``random``.
+        seed: seeds the numpy Generator used by arms ``random`` and ``static-random``.
     """
 
     budget: int
@@ -119,8 +136,11 @@ class KRConfig:
     def __post_init__(self) -> None:
         """Reject impossible settings with a ValueError naming the field."""
         checks: list[tuple[bool, str]] = [
-            (isinstance(self.budget, int) and self.budget >= 1, f"budget must be an integer >= 1, got {self.budget!r}"),
             (self.arm in ARMS, f"arm must be one of {', '.join(ARMS)}; got {self.arm!r}"),
+            (self.arm == "head-only" or (isinstance(self.budget, int) and not isinstance(self.budget, bool) and self.budget >= 1),
+             f"budget must be an integer >= 1, got {self.budget!r}"),
+            (self.arm != "head-only" or (type(self.budget) is int and self.budget == 0),
+             f"budget must be 0 with arm 'head-only' (it trains no module after warm-up), got {self.budget!r}"),
             (isinstance(self.window_steps, int) and self.window_steps >= 1, f"window_steps must be an integer >= 1, got {self.window_steps!r}"),
             (isinstance(self.warmup_rounds, int) and self.warmup_rounds >= 0, f"warmup_rounds must be an integer >= 0, got {self.warmup_rounds!r}"),
             (_finite(self.hysteresis) and self.hysteresis >= 0, f"hysteresis must be a finite number >= 0, got {self.hysteresis!r}"),
@@ -210,7 +230,7 @@ def kr_round_work(config: KRConfig, active: np.ndarray) -> KRRoundWork:
         mask = np.ones_like(active) if config.probe == "all" else killed.copy()
     else:
         mask = np.zeros_like(active)
-    needs_norms = config.arm in ("kr", "kill-only", "static-topB")
+    needs_norms = config.arm in SCORED_ARMS
     if needs_norms and config.score == "probe-grad":
         mask = np.ones_like(active)  # every module is scored by the probe, every deciding round
     return KRRoundWork(
@@ -225,8 +245,8 @@ def kr_round_work(config: KRConfig, active: np.ndarray) -> KRRoundWork:
 def round_work_at(config: KRConfig, active: np.ndarray, round_index: int, frozen: bool) -> KRRoundWork:
     """What round ``round_index`` needs, given the mask active during the window before it.
 
-    Warm-up rounds and arms that have stopped changing (``static-topB`` after its cut,
-    ``kill-only`` once at B) need no probe; norms are still recorded for the traces. Both the
+    Warm-up rounds and arms that have stopped changing (``static-topB``, ``static-random`` and
+    ``head-only`` after their cut, ``kill-only`` once at B) need no probe; norms are still recorded for the traces. Both the
     controller and the job schedule (:mod:`dlora_sim.kr.schedule`) ask this one function.
     """
     work = kr_round_work(config, active)
@@ -271,7 +291,7 @@ class KRController:
         self._probe_ref = np.full(n_modules, np.nan)  # first probe after the module's kill
         self._killed_rounds = np.zeros(n_modules, dtype=int)
         self._rounds = 0
-        self._frozen = False  # static-topB after its one cut; kill-only once it reached B
+        self._frozen = False  # static arms after their one cut; kill-only once it reached B
 
     @property
     def active(self) -> np.ndarray:
@@ -284,7 +304,8 @@ class KRController:
         return self._rounds
 
     def set_baseline(self, norms: np.ndarray | list[float]) -> None:
-        """Record ‖W(0)‖ before training (score ``norm-diff``), so the first round has evidence."""
+        """Record the level before training (‖W(0)‖ for ``norm-diff``, ‖ΔW(0)‖ = 0 for
+        ``update-norm-diff``), so the first round has evidence."""
         self._prev_norms = self._vector(norms, "norms")
 
     def round_work(self) -> KRRoundWork:
@@ -296,18 +317,20 @@ class KRController:
 
         Args:
             norms: one value per module. With score ``norm-diff`` the weight norms ‖W(t)‖ (the
-                first call only sets the baseline); with ``diff-norm`` the changes ‖W(t) − W(t−w)‖.
+                first call only sets the baseline); with ``update-norm-diff`` the update norms
+                ‖ΔW(t)‖ (likewise); with ``diff-norm`` the changes ‖W(t) − W(t−w)‖.
             probe_change: per module, the would-be change over a window estimated from a probe
                 batch (e.g. window_steps · lr · ‖grad‖); NaN or None where not probed.
 
         Returns:
             The decision; ``active`` has exactly ``budget`` entries after warm-up for every arm
-            except ``all`` (every module) and ``kill-only`` while it is still shrinking.
+            except ``all`` (every module) and ``kill-only`` while it is still shrinking
+            (``head-only``: none).
         """
         norms = self._vector(norms, "norms")
         probe = None if probe_change is None else self._vector(probe_change, "probe_change", allow_nan=True)
-        uses_scores = self.config.arm in ("kr", "kill-only", "static-topB")
-        no_baseline = uses_scores and self.config.score == "norm-diff" and self._prev_norms is None
+        uses_scores = self.config.arm in SCORED_ARMS
+        no_baseline = uses_scores and self.config.score in LEVEL_SCORES and self._prev_norms is None
         scores = self._scores(norms, probe)
         before = self._active.copy()
         index = self._rounds
@@ -338,7 +361,7 @@ class KRController:
     def _scores(self, norms: np.ndarray, probe: np.ndarray | None) -> np.ndarray:
         """Effective score per module: observed change if it trained, else probe estimate."""
         cfg = self.config
-        if cfg.score == "norm-diff":
+        if cfg.score in LEVEL_SCORES:
             if self._prev_norms is None:
                 self._prev_norms = norms.copy()
                 return np.full(self.n_modules, np.nan)  # no baseline yet: no evidence
@@ -398,6 +421,10 @@ class KRController:
             return _mask(self.n_modules, chosen)
         if self._frozen:
             return active.copy()
+        if cfg.arm in ("static-random", "head-only"):
+            self._frozen = True  # one draw with the seed, at the first decision, kept for the run
+            chosen = self._rng.choice(self.n_modules, size=cfg.budget, replace=False)
+            return _mask(self.n_modules, chosen)
         if cfg.arm == "static-topB":
             self._frozen = True
             return _top(scores, active, cfg.budget, margin=0.0)

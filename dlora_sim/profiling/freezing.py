@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from dlora_sim.errors import InputError
 from dlora_sim.profiling.models import PeftModule
 
 
@@ -27,6 +28,35 @@ def module_norms(modules: Sequence[PeftModule]) -> np.ndarray:
     return np.array(
         [float(torch.sqrt(sum((p.double() ** 2).sum() for p in m.params))) for m in modules]
     )
+
+
+@torch.no_grad()
+def update_norms(modules: Sequence[PeftModule]) -> np.ndarray:
+    """‖ΔW_m‖_F of each LoRA module's effective update ΔW = (α/r)·B·A (score ``update-norm-diff``).
+
+    Computed without forming the d_out × d_in product: ‖BA‖² = Σ (BᵀB) ∘ (AAᵀ), two r × r
+    Gram matrices. Why this and not ‖[A;B]‖: A starts random and B at zero, so the raw norm is
+    mostly A's initialisation, while ΔW starts at exactly 0 and is what changes the model.
+
+    Raises:
+        InputError: a module is not LoRA (Adapter and IA3 have no low-rank update).
+    """
+    out = np.zeros(len(modules))
+    for i, m in enumerate(modules):
+        if m.lora is None:
+            raise InputError(f"score 'update-norm-diff' needs LoRA modules (ΔW = B·A); module {m.name} has none")
+        a, b, scaling = m.lora
+        a, b = a.double(), b.double()
+        squared = float(((b.T @ b) * (a @ a.T)).sum())
+        out[i] = scaling * max(squared, 0.0) ** 0.5
+    return out
+
+
+def update_norm_flops(modules: Sequence[PeftModule], mask: np.ndarray | None = None) -> int:
+    """FLOPs of :func:`update_norms` for the masked modules: two r × r Gram matrices and their dot."""
+    chosen = [m for m, on in zip(modules, np.ones(len(modules), bool) if mask is None else np.asarray(mask, bool)) if on]
+    return int(sum(2 * m.lora[0].shape[0] ** 2 * (m.d_in + m.d_out) + 2 * m.lora[0].shape[0] ** 2
+                   for m in chosen if m.lora is not None))
 
 
 def norm_flops(modules: Sequence[PeftModule], mask: np.ndarray | None = None) -> int:

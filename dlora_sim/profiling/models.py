@@ -109,7 +109,12 @@ class _DenseThenAdapter(nn.Module):
 
 @dataclass
 class PeftModule:
-    """One unit that KR switches: its name, place, shape and its trainable tensors."""
+    """One unit that KR switches: its name, place, shape and its trainable tensors.
+
+    LoRA modules also carry their factors and scaling (``lora``: A of shape r × d_in, B of
+    shape d_out × r, α/r), so the effective update ΔW = (α/r)·B·A can be measured; other
+    schemes have no low-rank update and leave it None.
+    """
 
     name: str
     layer: int
@@ -117,6 +122,7 @@ class PeftModule:
     d_in: int
     d_out: int
     params: list[nn.Parameter]
+    lora: tuple[nn.Parameter, nn.Parameter, float] | None = None
 
     @property
     def n_params(self) -> int:
@@ -212,15 +218,19 @@ def list_peft_modules(net: PeftClassifier) -> list[PeftModule]:
 
     found = []
     for name, mod in net.encoder.named_modules():
+        lora = None
         if isinstance(mod, (LoraLayer, IA3Layer)):
             params = [p for n, p in mod.named_parameters() if "base_layer" not in n]
             base = mod.get_base_layer()
             d_in, d_out = base.in_features, base.out_features
+            if isinstance(mod, LoraLayer):
+                lora = (mod.lora_A["default"].weight, mod.lora_B["default"].weight,
+                        float(mod.scaling["default"]))
         elif isinstance(mod, HoulsbyAdapter):
             params = list(mod.parameters())
             d_in = d_out = mod.up.out_features
         else:
             continue
         layer = int(re.search(r"layer\.(\d+)\.", name).group(1))
-        found.append(PeftModule(name, layer, _kind(name), d_in, d_out, params))
+        found.append(PeftModule(name, layer, _kind(name), d_in, d_out, params, lora))
     return found

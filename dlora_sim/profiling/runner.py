@@ -7,6 +7,8 @@ The runner is the clerk of the lab: it runs :func:`~dlora_sim.profiling.train.tr
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -39,6 +41,18 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def hardware(threads: int) -> str:
+    """Where the run trained, recorded so a reader can tell machines apart (accuracy should not
+    depend on it beyond float noise; wall times do)."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"cpu: {model} ({os.cpu_count()} cores), {threads} torch thread{'s' if threads != 1 else ''}, torch {torch.__version__}"
+
+
 def _peft_info(config: TrainConfig) -> PeftInfo:
     spec = config.peft
     if spec.method == "lora":
@@ -50,7 +64,7 @@ def _peft_info(config: TrainConfig) -> PeftInfo:
 
 
 def build_profile(config: TrainConfig, run: TrainResult, net_info: dict, flops, wall_s: float,
-                  command: str | None) -> Profile:
+                  command: str | None, hardware_note: str | None = None) -> Profile:
     """Assemble (and so validate) the profile of a finished run."""
     steps = config.steps
     rounds = len(run.round_steps)
@@ -70,9 +84,9 @@ def build_profile(config: TrainConfig, run: TrainResult, net_info: dict, flops, 
         setup=Setup(task=config.task, arm=config.kr.arm, budget=config.kr.budget, steps=steps,
                     lr=config.lr, batch=config.batch, seq_len=config.max_len, seed=config.seed,
                     kr=KRSettings.from_config(config.kr), library_versions=library_versions(),
-                    command=command),
+                    command=command, hardware=hardware_note),
         traces=Traces(round_steps=run.round_steps, norms=run.norms, active=run.active,
-                      probe_change=run.probe_change, loss=run.loss,
+                      probe_change=run.probe_change, update_norms=run.update_norms, loss=run.loss,
                       eval=[EvalPoint(**e) for e in run.eval], step_time_s=run.step_time_s),
         kr_overhead=KROverhead(
             norm_s_per_step=run.kr_norm_s / steps, probe_s_per_step=run.kr_probe_s / steps,
@@ -80,7 +94,8 @@ def build_profile(config: TrainConfig, run: TrainResult, net_info: dict, flops, 
             probe_flops_per_step=run.kr_probe_flops / steps,
             probe_batches=run.kr_probe_batches, rounds=rounds),
         result=Result(dev_accuracy=run.eval[-1]["accuracy"], test_accuracy=run.test_accuracy,
-                      trainable_params=run.trainable_params, wall_s=wall_s),
+                      trainable_params=round(run.mean_trainable_params), head_params=run.head_params,
+                      test_predictions=run.test_predictions or None, wall_s=wall_s),
     )
 
 
@@ -101,7 +116,7 @@ def run_profile(config: TrainConfig, output: str | Path | None = None, threads: 
     run = train(config, on_step=on_step)
     wall_s = time.perf_counter() - start
     flops = _measure(config, run)
-    profile = build_profile(config, run, _net_info(), flops, wall_s, command)
+    profile = build_profile(config, run, _net_info(), flops, wall_s, command, hardware(threads))
     if output is not None:
         save_profile(profile, output)
     return profile

@@ -19,7 +19,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from dlora_sim.errors import InputError
 from dlora_sim.kr import KRConfig, KRController
-from dlora_sim.profiling.freezing import module_norms, norm_flops, probe_grad_norms, set_active
+from dlora_sim.profiling.freezing import (
+    module_norms, norm_flops, probe_grad_norms, set_active, update_norm_flops, update_norms,
+)
 from dlora_sim.profiling.models import PeftModule, PeftSpecLocal, build_model, load_tokenizer
 from dlora_sim.profiling.tasks import TaskSplit, batch_indices, encode, load_task
 
@@ -68,6 +70,10 @@ class TrainResult:
 
     modules: list[PeftModule]
     trainable_params: int
+    head_params: int = 0
+    mean_trainable_params: float = 0.0
+    update_norms: list[list[float]] | None = None
+    test_predictions: list[int] = field(default_factory=list)
     round_steps: list[int] = field(default_factory=list)
     norms: list[list[float]] = field(default_factory=list)
     active: list[list[int]] = field(default_factory=list)
@@ -89,19 +95,29 @@ def _loss_fn(net: torch.nn.Module, enc: dict) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy(net: torch.nn.Module, tokenizer, data: TaskSplit, max_len: int, batch: int = 64) -> float:
-    """Share of examples whose arg-max logit is the gold label (eval mode, no dropout)."""
+def predict(net: torch.nn.Module, tokenizer, data: TaskSplit, max_len: int, batch: int = 64) -> np.ndarray:
+    """Arg-max class (or choice) per example, in the split's order (eval mode, no dropout).
+
+    Why per example: two arms scored on the same examples can be compared pairwise (McNemar,
+    paired bootstrap), which needs far fewer seeds than comparing two accuracies.
+    """
     was_training = net.training
     net.eval()
-    correct = 0
+    out = np.zeros(len(data), dtype=np.int64)
     # Shortest first: batches of similar length waste little compute on padding.
     order = np.argsort([len(t) + sum(map(len, c)) for t, c in zip(data.texts, data.choices)], kind="stable")
     for start in range(0, len(data), batch):
-        enc = encode(tokenizer, data, order[start : start + batch], max_len)
-        labels = enc.pop("labels")
-        correct += int((net(**enc).argmax(-1) == labels).sum())
+        idx = order[start : start + batch]
+        enc = encode(tokenizer, data, idx, max_len)
+        enc.pop("labels")
+        out[idx] = net(**enc).argmax(-1).numpy()
     net.train(was_training)
-    return correct / max(len(data), 1)
+    return out
+
+
+def accuracy(net: torch.nn.Module, tokenizer, data: TaskSplit, max_len: int, batch: int = 64) -> float:
+    """Share of examples whose arg-max logit is the gold label (eval mode, no dropout)."""
+    return float((predict(net, tokenizer, data, max_len, batch) == data.labels).mean()) if len(data) else 0.0
 
 
 def train(config: TrainConfig, on_step: Callable[[int, float], None] | None = None) -> TrainResult:
@@ -123,11 +139,18 @@ def train(config: TrainConfig, on_step: Callable[[int, float], None] | None = No
     if config.kr.arm != "all" and config.kr.budget > len(modules):
         raise InputError(f"--budget {config.kr.budget} exceeds the {len(modules)} "
                          f"{config.peft.method} modules")
+    is_lora = all(m.lora is not None for m in modules)
+    if config.kr.score == "update-norm-diff" and not is_lora:
+        raise InputError(f"--score update-norm-diff needs --peft lora (it scores ΔW = B·A); "
+                         f"{config.peft.method} has no low-rank update, use norm-diff or diff-norm")
     sizes = [m.n_params for m in modules]
     controller = KRController(len(modules), config.kr, module_params=sizes)
     trainable = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
-    result = TrainResult(modules=modules, trainable_params=sum(p.numel() for p in trainable))
+    total = sum(p.numel() for p in trainable)
+    result = TrainResult(modules=modules, trainable_params=total, head_params=total - sum(sizes),
+                         update_norms=[] if is_lora else None)
+    active_params = 0  # sum over steps of the parameters of the modules that trained in the step
 
     torch.manual_seed(config.seed)  # dropout stream: identical across arms until they differ
     batches = batch_indices(len(train_data), config.batch, config.steps, config.seed)
@@ -137,9 +160,12 @@ def train(config: TrainConfig, on_step: Callable[[int, float], None] | None = No
     norms0 = module_norms(modules)
     if config.kr.score == "norm-diff":
         controller.set_baseline(norms0)
+    elif config.kr.score == "update-norm-diff":
+        controller.set_baseline(update_norms(modules))  # ΔW(0) = 0: B starts at zero
     snapshot = [[p.detach().clone() for p in m.params] for m in modules]
 
     for step, idx in enumerate(batches, start=1):
+        active_params += int(np.sum(np.array(sizes)[controller.active]))
         t0 = time.perf_counter()
         enc = encode(tokenizer, train_data, idx, config.max_len)
         loss = _loss_fn(net, enc)
@@ -155,7 +181,10 @@ def train(config: TrainConfig, on_step: Callable[[int, float], None] | None = No
             result.eval.append({"step": step, "accuracy": accuracy(net, tokenizer, dev_data, config.max_len)})
         if on_step is not None:
             on_step(step, result.loss[-1])
-    result.test_accuracy = accuracy(net, tokenizer, test_data, config.max_len)
+    predictions = predict(net, tokenizer, test_data, config.max_len)
+    result.test_predictions = [int(x) for x in predictions]
+    result.test_accuracy = float((predictions == test_data.labels).mean()) if len(test_data) else 0.0
+    result.mean_trainable_params = result.head_params + active_params / config.steps
     return result
 
 
@@ -176,10 +205,17 @@ def _kr_round(config: TrainConfig, net: torch.nn.Module, modules: list[PeftModul
                 for p, q in zip(m.params, old):
                     q.copy_(p)
         signal = change
+    elif config.kr.score == "update-norm-diff":
+        signal = update_norms(modules)
     else:
         signal = norms
     result.kr_norm_s += time.perf_counter() - t0
-    result.kr_norm_flops += norm_flops(modules, controller.active) if work.norm_modules else 0
+    if work.norm_modules:
+        count = update_norm_flops if config.kr.score == "update-norm-diff" else norm_flops
+        result.kr_norm_flops += count(modules, controller.active)
+    if result.update_norms is not None:  # recorded for every LoRA run, whatever the score
+        result.update_norms.append([float(x) for x in (signal if config.kr.score == "update-norm-diff"
+                                                       else update_norms(modules))])
 
     probe = None
     if work.probe_batches:

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The Kill-and-Revive study (issue 11): enough seeds and controls to tell whether KR beats random.
+#
+#   scripts/kr_study.sh [phase ...]     # phases: main (default), mc, budget; out: profiles/kr-study
+#
+# main:   noun-supersense, LoRA r=8 on q,k,v,o (24 modules), B=3, 150 steps, window 15, warm-up 1,
+#         arms all, head-only (B=0), kr, kr with the update-norm-diff score (kr-upd), random,
+#         static-random, static-topB, kill-only; seeds 0..9, seed-major, so a batch cut short
+#         still holds every arm for the seeds it finished (the comparisons are paired by seed).
+# mc:     the same eight arms on definition-mc (lr 3e-4, batch 2 questions), seeds 0..4.
+# budget: kr, random and static-random at B = 1, 6, 12 on noun-supersense, seeds 0..2.
+#
+# Every run tests on the full test split (1500 examples) and stores its per-example predictions,
+# so `dlora-sim profiles compare profiles/kr-study --baseline random` can pair arms example by
+# example. One run at a time on 1 torch thread (about 45 s on an idle core, 1.5-3 min on a busy
+# shared one). A profile that exists is skipped, so an interrupted batch resumes where it stopped.
+#
+# DLORA_SIM overrides the launcher (default: the `dlora-sim` console script). KR_STUDY_COMMIT=1
+# commits each new profile on its own (`git commit --only <file>`, retried while the index is
+# locked), so a long batch leaves its results in history as they land.
+set -euo pipefail
+OUT=${KR_STUDY_OUT:-profiles/kr-study}
+DLORA_SIM=${DLORA_SIM:-dlora-sim}
+COMMIT=${KR_STUDY_COMMIT:-0}
+export TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+mkdir -p "$OUT"
+
+CLS=(--steps 150 --batch 8 --dev-limit 200 --eval-every 150)                 # full test split
+MC=(--steps 150 --batch 2 --dev-limit 100 --eval-every 150 --lr 3e-4)         # 4 rows per question
+KR=(--window 15 --warmup-rounds 1 --peft lora --rank 8)
+ARMS=(all head-only kr kr-upd random static-random static-topB kill-only)
+
+commit() {  # commit <file>: only that file, whatever else is staged; wait out a busy index
+    local file=$1 try
+    for try in $(seq 1 30); do
+        if git add -- "$file" 2>/dev/null && git commit -q --only -m "kr-study: $(basename "$file" .json)" -- "$file" 2>/dev/null; then
+            return 0
+        fi
+        sleep 2
+    done
+    echo "warning: could not commit $file (index busy?); commit it by hand" >&2
+}
+
+run() {  # run <file stem> <options...>
+    local name=$1; shift
+    if [ -f "$OUT/$name.json" ]; then echo "skip $name (exists)"; return; fi
+    echo "$(date -u +%H:%M:%S) start $name"
+    $DLORA_SIM profile --threads 1 --no-progress "${KR[@]}" "$@" -o "$OUT/$name.json"
+    if [ "$COMMIT" = 1 ]; then commit "$OUT/$name.json"; fi
+}
+
+arm_options() {  # arm_options <arm> <budget>: the CLI options of one arm of the study
+    case $1 in
+        head-only) echo "--arm head-only --budget 0" ;;
+        kr-upd) echo "--arm kr --score update-norm-diff --budget $2" ;;
+        *) echo "--arm $1 --budget $2" ;;
+    esac
+}
+
+arm_budget() {  # the budget in the file name (head-only trains no module: b0)
+    if [ "$1" = head-only ]; then echo 0; else echo "$2"; fi
+}
+
+grid() {  # grid <task> <seeds> <options...>: every arm at B=3 for each seed
+    local task=$1 seeds=$2 seed arm; shift 2
+    for seed in $seeds; do
+        for arm in "${ARMS[@]}"; do
+            # shellcheck disable=SC2046
+            run "$task-lora-$arm-b$(arm_budget "$arm" 3)-s$seed" --task "$task" --seed "$seed" \
+                $(arm_options "$arm" 3) "$@"
+        done
+    done
+}
+
+budget_curve() {
+    local seed budget arm
+    for seed in 0 1 2; do
+        for budget in 1 6 12; do
+            for arm in kr random static-random; do
+                # shellcheck disable=SC2046
+                run "noun-supersense-lora-$arm-b$budget-s$seed" --task noun-supersense --seed "$seed" \
+                    $(arm_options "$arm" "$budget") "${CLS[@]}"
+            done
+        done
+    done
+}
+
+PHASES=("$@")
+[ ${#PHASES[@]} -gt 0 ] || PHASES=(main)
+for phase in "${PHASES[@]}"; do
+    case $phase in
+        main) grid noun-supersense "0 1 2 3 4 5 6 7 8 9" "${CLS[@]}" ;;
+        mc) grid definition-mc "0 1 2 3 4" "${MC[@]}" ;;
+        budget) budget_curve ;;
+        *) echo "unknown phase '$phase'; allowed: main, mc, budget" >&2; exit 2 ;;
+    esac
+done
+echo "$(date -u +%H:%M:%S) phases ${PHASES[*]} done"
