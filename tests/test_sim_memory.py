@@ -47,3 +47,13 @@ def test_a_gpu_too_small_for_one_session_is_refused():
     """Not one session fits beside the weights: one line naming cloud.memory_gib, before simulating."""
     with pytest.raises(InputError, match="cloud.memory_gib"):
         simulate(small({**TIGHT, "cloud.memory_gib": 0.02}))
+
+
+def test_the_dashboard_shows_cloud_memory(tmp_path):
+    """A run whose sessions queued for memory: its dashboard has the memory panel with the peak."""
+    from dlora_sim.report.dashboard import build_dashboard
+    from dlora_sim.sim.results import write_results
+
+    write_results(simulate(small({**TIGHT, "cloud.memory_full": "queue"})), tmp_path / "run")
+    page = build_dashboard(tmp_path / "run", tmp_path / "run.html").read_text(encoding="utf-8")
+    assert "Cloud GPU memory" in page and "Waiting for memory" in page and "Peak GPU memory" in page

@@ -43,6 +43,19 @@ DEFAULT_COMPONENTS: tuple[Component, ...] = (
 )
 
 
+#: the cloud's GPU memory, from summary.json's ``cloud_memory`` (flattened as ``memory_*``)
+MEMORY_COMPONENTS: tuple[Component, ...] = (
+    Component("memory_peak_bytes_per_gpu", "Peak GPU memory", "GB per GPU", 1e-9, "bytes",
+              "frozen weights + the activations of the sessions in flight at the peak"),
+    Component("memory_session_bytes", "One session", "GB", 1e-9, "bytes",
+              "activations a session keeps on a GPU through its step"),
+    Component("memory_memory_wait_s", "Waiting for memory", "device-hours", 1 / 3600, "s",
+              "time sessions waited for room on a GPU (memory_full = queue)"),
+    Component("memory_recomputed_steps", "Recomputed steps", "steps", 1.0, "steps",
+              "steps whose forward the cloud ran twice for lack of memory (memory_full = recompute)"),
+)
+
+
 def cost_breakdown(
     totals: Mapping[str, Mapping[str, float]],
     components: Sequence[Component] = DEFAULT_COMPONENTS,

@@ -147,6 +147,13 @@ def build_run_dashboard(run: RunData, out: str | Path, profile: str | Path | Non
                 "and time on their links (link time estimated from the sampled devices' "
                 "timelines), GPU time in the cloud, and its price.",
                 costs.cost_breakdown(totals)),
+        Section("Cloud GPU memory",
+                "A session keeps its step's activations on a GPU until its backward is done, so "
+                "GPU memory bounds the sessions in flight: the peak per GPU (weights included), "
+                "one session's activations, the time sessions waited for room, and the steps the "
+                "cloud recomputed instead (cloud.memory_full).",
+                costs.cost_breakdown(totals, costs.MEMORY_COMPONENTS,
+                                     title="Cloud GPU memory per strategy")),
         Section("Device timeline (sample)",
                 f"What {min(n_sampled, timeline_devices)} sampled devices did over time: compute, "
                 "uploads and downloads, waiting on the cloud, KR rounds, disconnections and work "

@@ -233,10 +233,10 @@ def strategy_totals(run: RunData) -> dict[str, dict[str, float]]:
             if isinstance(value, bool) or not isinstance(value, (int, float, type(None))):
                 continue
             values[key] = math.nan if value is None else float(value)
-        lost = block.get("work_lost") or {}
-        for key, value in lost.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                values[f"lost_{key}"] = float(value)
+        for prefix, nested in (("lost_", "work_lost"), ("memory_", "cloud_memory")):
+            for key, value in (block.get(nested) or {}).items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    values[f"{prefix}{key}"] = float(value)
         out[name] = values
     return out
 
