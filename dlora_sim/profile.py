@@ -223,7 +223,7 @@ class Result(_Frozen):
 
 
 class Profile(_Frozen):
-    """One profile file. See DESIGN.md section 5 and ``docs/kr.md``."""
+    """One profile file; ``docs/kr.md`` describes every field."""
 
     schema_version: Literal[2]
     model: ModelInfo

@@ -282,7 +282,7 @@ def timeline_segments(run: RunData, max_devices: int) -> list[dict[str, Any]]:
 def topology_records(scenario: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Nodes and links of the run's network, rebuilt from the resolved scenario.
 
-    Mirrors the simulator's topology (DESIGN.md §6): the built-in tree access → region → cloud,
+    Mirrors the simulator's topology (docs/simulator.md): the built-in tree access → region → cloud,
     or the scenario's GraphML file; each fleet group joins its access node by its own link.
     """
     net = scenario.get("network", {}) or {}
