@@ -27,7 +27,7 @@ __all__ = ["GroupRow", "group_profiles", "load_folder", "markdown_table", "repla
 
 START_MARKER = "<!-- table:start -->"
 END_MARKER = "<!-- table:end -->"
-ARM_ORDER = ("all", "kr", "kill-only", "random", "static-topB")
+ARM_ORDER = ("all", "head-only", "kr", "kill-only", "random", "static-topB", "static-random")
 HEADERS = (
     "task", "peft", "arm", "B/N", "KR settings", "seeds", "test acc % mean [min–max]", "dev acc % mean",
     "trainable params", "swaps/round", "KR ms/step", "KR % of step", "KR MFLOP/step", "steps",
@@ -176,21 +176,25 @@ def markdown_table(rows: list[GroupRow], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_between_markers(document: str, block: str, where: str) -> str:
-    """Put ``block`` between the table markers, keeping the rest; append the markers if absent.
+def replace_between_markers(document: str, block: str, where: str,
+                            start: str = START_MARKER, end: str = END_MARKER) -> str:
+    """Put ``block`` between the markers, keeping the rest; append the markers if absent.
+
+    ``start``/``end`` default to the table markers; another pair lets one file hold several
+    generated blocks (``profiles compare`` writes its own).
 
     Raises:
         InputError: the markers are present but broken (one missing, repeated, or out of order).
     """
-    starts, ends = document.count(START_MARKER), document.count(END_MARKER)
+    starts, ends = document.count(start), document.count(end)
     if starts == ends == 0:
         separator = "" if not document or document.endswith("\n\n") else ("\n" if document.endswith("\n") else "\n\n")
-        return f"{document}{separator}{START_MARKER}\n{block}{END_MARKER}\n"
-    head, _, rest = document.partition(START_MARKER)
-    _, _, tail = rest.partition(END_MARKER)
-    if starts != 1 or ends != 1 or END_MARKER in head:
-        raise InputError(f"{where}: needs exactly one '{START_MARKER}' followed by one '{END_MARKER}'")
-    return f"{head}{START_MARKER}\n{block}{END_MARKER}{tail}"
+        return f"{document}{separator}{start}\n{block}{end}\n"
+    head, _, rest = document.partition(start)
+    _, _, tail = rest.partition(end)
+    if starts != 1 or ends != 1 or end in head:
+        raise InputError(f"{where}: needs exactly one '{start}' followed by one '{end}'")
+    return f"{head}{start}\n{block}{end}{tail}"
 
 
 @profiles_app.command("table")
@@ -223,7 +227,7 @@ def table(
         Console(stderr=True).print(f"wrote the table into {escape(str(write))}")
 
 
-def _document(path: Path) -> str:
+def _document(path: Path, start: str = START_MARKER, end: str = END_MARKER) -> str:
     """The markdown file the table goes into (a new one when missing), checked to be writable
     text: a folder or a file in another encoding is refused, not overwritten or mangled."""
     if path.is_dir():
@@ -237,5 +241,5 @@ def _document(path: Path) -> str:
                          f"{error.start}); convert it to UTF-8 first") from None
     except OSError as error:
         raise InputError(f"{path}: --write: cannot read ({error.strerror or error})") from None
-    replace_between_markers(document, "", str(path))  # broken markers: refused now, not after printing
+    replace_between_markers(document, "", str(path), start, end)  # broken markers: refused now, not after printing
     return document
