@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
+import math
 import re
 from pathlib import Path
 
@@ -27,13 +29,22 @@ TINY = {"fleet.groups.0.count": 1, "fleet.groups.1.count": 1, "job.steps": 4, "j
 def tiny_args() -> list[str]:
     """``--set`` options for :data:`TINY` (TOML values), plus ``--no-progress``."""
     return [arg for key, value in TINY.items()
-            for arg in ("--set", f"{key}={_toml(value)}")] + ["--no-progress"]
+            for arg in ("--set", f"{key}={toml_value(value)}")] + ["--no-progress"]
 
 
-def _toml(value: object) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return f'"{value}"' if isinstance(value, str) else str(value)
+def toml_value(value: object) -> str:
+    """``value`` written as a TOML value, as ``--set`` reads it (inline tables for dicts)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string for every text JSON escapes
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return "[" + ", ".join(toml_value(v) for v in value) + "]"  # type: ignore[attr-defined]
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
