@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from dlora_sim.report.style import (
-    empty_figure, finish, human_bytes, human_seconds, strategy_colour, strategy_label,
+    empty_figure, finish, human_bytes, human_seconds, strategy_colour, strategy_text,
 )
 
 
@@ -76,7 +76,7 @@ def savings_figure(
         metrics: which totals to compare; missing keys are skipped.
         title: figure title; a sensible one naming the baseline by default.
     """
-    title = title or f"Savings of each strategy against the paired baseline: {strategy_label(baseline)}"
+    title = title or f"Savings of each strategy against the paired baseline: {strategy_text(baseline)}"
     if baseline not in totals:
         return empty_figure(title, f"The baseline strategy '{baseline}' is not in these results.")
     base = totals[baseline]
@@ -93,12 +93,12 @@ def savings_figure(
             ys.append(None if math.isnan(frac) else 100.0 * frac)
             direction = "less" if not math.isnan(frac) and frac >= 0 else "more"
             texts.append(
-                f"{strategy_label(strategy)}<br>{m.label}: {format_value(value, m.unit)}<br>"
+                f"{strategy_text(strategy)}<br>{m.label}: {format_value(value, m.unit)}<br>"
                 f"baseline: {format_value(base[m.key], m.unit)}<br>"
                 + ("no baseline value" if math.isnan(frac) else f"{abs(100 * frac):.1f}% {direction}")
             )
         fig.add_trace(go.Bar(
-            x=[m.label for m in shown], y=ys, name=strategy_label(strategy),
+            x=[m.label for m in shown], y=ys, name=strategy_text(strategy),
             marker_color=strategy_colour(strategy), hovertext=texts, hoverinfo="text",
             texttemplate="%{y:.1f}%", textposition="auto", cliponaxis=True,
         ))
