@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dlora_sim.errors import InputError
+from dlora_sim.errors import InputError, first_problem
 from dlora_sim.io import MAX_DEPTH, MAX_EXACT_INT, atomic_write_json, first_at, too_deep_at
 
 __all__ = [
@@ -355,7 +355,7 @@ def load_profile(path: str | Path) -> Profile:
     try:
         profile = Profile.model_validate({**data, "schema_version": SCHEMA_VERSION})
     except ValidationError as error:
-        raise InputError(f"{path}: {_first_problem(error)}") from None
+        raise InputError(f"{path}: {first_problem(error)}") from None
     return _upgrade_v1(profile) if version == 1 else profile
 
 
@@ -387,15 +387,6 @@ def _refuse_unreadable_values(data: dict[str, Any], path: Path) -> None:
 def save_profile(profile: Profile, path: str | Path) -> None:
     """Write ``profile`` as sorted, indented JSON, atomically (all or nothing)."""
     atomic_write_json(path, profile.model_dump(mode="json"))
-
-
-def _first_problem(error: ValidationError) -> str:
-    """One line: the dotted field path and pydantic's message for the first problem."""
-    first = error.errors()[0]
-    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
-    message = first["msg"].removeprefix("Value error, ")
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{where}: {_one_line(message)}{more}" if where else f"{_one_line(message)}{more}"
 
 
 def _one_line(value: object) -> str:
