@@ -27,10 +27,10 @@ def main(argv: list[str] | None = None) -> None:
 
     Typer runs in standalone mode, so usage errors, ``--help`` and ``typer.Exit`` behave as
     usual (they end in ``SystemExit``); only :class:`InputError` escapes ``app`` and is printed
-    here as one line.
+    here as one line, whatever line breaks the text it quotes (a file's, an OS error's) held.
     """
     try:
         app(args=argv, prog_name="dlora-sim")
     except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print("error: " + " ".join(str(error).split()), file=sys.stderr)
         sys.exit(1)
