@@ -19,6 +19,7 @@ def _run(argv, capsys):
     (["--model", "llama-7b"], "unknown model 'llama-7b'; allowed: minilm-l6"),
     (["--peft", "prefix"], "unknown peft 'prefix'; allowed: lora, adapter, ia3"),
     (["--budget", "0"], "budget must be an integer >= 1"),
+    (["--arm", "head-only"], "budget must be 0 with arm 'head-only'"),
     (["--threads", "0"], "--threads must be positive"),
 ])
 def test_bad_input_is_one_line_and_exit_1(argv, needle, capsys, tmp_path):

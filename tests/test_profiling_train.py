@@ -24,9 +24,9 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-def _tiny(arm: str = "kr", steps: int = 30, **kr) -> TrainConfig:
-    return TrainConfig(task="noun-supersense", peft=PeftSpecLocal(rank=4),
-                       kr=KRConfig(budget=3, arm=arm, window_steps=5, seed=0, **kr),
+def _tiny(arm: str = "kr", steps: int = 30, budget: int = 3, peft: str = "lora", **kr) -> TrainConfig:
+    return TrainConfig(task="noun-supersense", peft=PeftSpecLocal(method=peft, rank=4),
+                       kr=KRConfig(budget=budget, arm=arm, window_steps=5, seed=0, **kr),
                        steps=steps, batch=8, lr=3e-3, seed=0, max_len=32, train_limit=48,
                        dev_limit=16, test_limit=16, eval_every=15)
 
@@ -136,3 +136,56 @@ def test_same_seed_same_run():
 
     a, b = train(cfg), train(cfg)
     assert a.loss == b.loss and a.active == b.active
+
+
+def test_profile_records_predictions_update_norms_and_what_was_trained(kr_profile):
+    """Per-example predictions reproduce the test accuracy; ‖ΔW‖ traces start above 0 (B moved)
+    and stay put for killed modules; trainable params = head + the mean active modules."""
+    profile = load_profile(kr_profile)
+    res, tr = profile.result, profile.traces
+    labels = load_task("noun-supersense", "test", 16).labels
+    assert len(res.test_predictions) == 16
+    assert np.mean(np.array(res.test_predictions) == labels) == pytest.approx(res.test_accuracy)
+    assert tr.update_norms is not None and len(tr.update_norms) == len(tr.round_steps)
+    for r in range(len(tr.round_steps) - 1):
+        for m in set(range(24)) - set(tr.active[r]):
+            assert tr.update_norms[r + 1][m] == tr.update_norms[r][m]
+    per_module = profile.modules[0].params
+    # window 5, warm-up 1: 10 steps with all 24 modules, 20 steps with 3
+    assert res.trainable_params == round(res.head_params + (10 * 24 + 20 * 3) * per_module / 30)
+    assert res.trainable_params < res.head_params + 24 * per_module
+
+
+def test_update_norms_equal_the_product_they_stand_for():
+    """update_norms is ‖(α/r)·B·A‖_F, computed without forming the product."""
+    from dlora_sim.profiling.freezing import update_norms
+
+    net, modules, _ = _model_and_batch()
+    with torch.no_grad():
+        for m in modules:
+            m.lora[1].normal_()  # B starts at zero; give it something to measure
+    a, b, scaling = modules[5].lora
+    assert update_norms(modules)[5] == pytest.approx(float(torch.linalg.norm(scaling * (b @ a).detach())), rel=1e-6)
+
+
+@pytest.mark.parametrize(("arm", "budget", "active_after"), [("head-only", 0, 0), ("static-random", 3, 3)])
+def test_new_arms_train_exactly_their_budget(arm, budget, active_after):
+    """head-only freezes every module after warm-up (their weights then stay bit-identical);
+    static-random keeps one set of B for the whole run."""
+    from dlora_sim.profiling.train import train
+
+    result = train(_tiny(arm=arm, budget=budget, steps=20))
+    assert [len(row) for row in result.active] == [24] + [active_after] * 2
+    assert result.active[1] == result.active[2]
+    frozen = set(range(24)) - set(result.active[1])
+    assert all(result.norms[2][m] == result.norms[1][m] for m in frozen)
+    assert all(result.update_norms[2][m] == result.update_norms[1][m] for m in frozen)
+
+
+def test_update_norm_score_needs_lora():
+    """Adapter has no B·A: the update-norm-diff score is refused with one clear line."""
+    from dlora_sim.errors import InputError
+    from dlora_sim.profiling.train import train
+
+    with pytest.raises(InputError, match="needs --peft lora"):
+        train(_tiny(peft="adapter", budget=2, score="update-norm-diff", steps=5))
