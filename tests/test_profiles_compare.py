@@ -192,3 +192,14 @@ def test_cli_json_and_markdown_block(folder, tmp_path, capsys):
     first = text
     _run(["profiles", "compare", str(folder), "--write", str(readme)], capsys)
     assert readme.read_text() == first  # deterministic: the same bytes again
+
+
+def test_cli_several_baselines_and_an_arm_filter(folder, capsys):
+    """--baseline repeats; --arm keeps only the named arms; an unknown --arm lists what exists."""
+    code, out, _ = _run(["profiles", "compare", str(folder), "--baseline", "random", "--baseline",
+                         "static-random", "--arm", "kr", "--json", "--resamples", "200"], capsys)
+    assert code == 0
+    pairs = [(c["variant"], c["baseline"]) for c in json.loads(out)["comparisons"]]
+    assert pairs == [("kr", "random"), ("kr", "static-random")]
+    code, _, err = _run(["profiles", "compare", str(folder), "--arm", "kr:probe-grad"], capsys)
+    assert code == 1 and "--arm 'kr:probe-grad': no such arm" in err

@@ -27,7 +27,8 @@ COMPARE_END = "<!-- compare:end -->"
 @profiles_app.command("compare")
 def compare(
     directory: Annotated[Path, typer.Argument(help="Folder holding profile files with per-example predictions (*.json, not recursive).")] = Path("profiles/kr-study"),
-    baseline: Annotated[str, typer.Option(help="The arm every other arm is compared with, e.g. random, static-random, all, kr.")] = "random",
+    baseline: Annotated[list[str] | None, typer.Option(help="The arm the others are compared with, e.g. random, static-random, all, kr:update-norm-diff; repeat for several (default random).")] = None,
+    arm: Annotated[list[str] | None, typer.Option(help="Compare only these arms with the baseline(s); repeatable (default: every arm).")] = None,
     budget: Annotated[int | None, typer.Option(help="Only this budget B (budget-free arms all and head-only stay).")] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples per interval.")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap (the output is deterministic given it).")] = 0,
@@ -52,16 +53,19 @@ def compare(
     runs, skipped = load_runs(directory)
     if not runs:
         raise InputError(f"{directory}: no profile has result.test_predictions (schema 2); nothing to pair")
+    baselines = baseline or ["random"]
     arms = summarise_arms(runs, resamples, seed)
-    rows = compare_arms(runs, baseline, budget, resamples, seed)
+    rows = [row for name in baselines for row in compare_arms(runs, name, budget, resamples, seed, only=arm)]
     if skipped:
         Console(stderr=True).print(f"skipped {len(skipped)} profile(s) without per-example predictions")
     if as_json:
-        typer.echo(json.dumps(to_json(arms, rows, baseline), indent=2, sort_keys=True))
+        typer.echo(json.dumps(to_json(arms, rows, baselines), indent=2, sort_keys=True))
     else:
         _print(arms, rows, directory)
     if write is not None:
-        command = f"dlora-sim profiles compare {directory.as_posix()} --baseline {baseline}"
+        command = f"dlora-sim profiles compare {directory.as_posix()}"
+        command += "".join(f" --baseline {name}" for name in baselines)
+        command += "".join(f" --arm {name}" for name in arm or [])
         command += f" --budget {budget}" if budget is not None else ""
         command += f" --write {write.as_posix()}"
         block = study_markdown(arms, rows, command)

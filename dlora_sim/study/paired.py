@@ -204,20 +204,23 @@ def _budget_order(item: ArmSummary | Comparison) -> int:
 
 
 def compare_arms(runs: list[Run], baseline: str, budget: int | None = None,
-                 resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[Comparison]:
+                 resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                 only: list[str] | None = None) -> list[Comparison]:
     """Every variant minus ``baseline``, paired by seed and example, within each setting.
 
     A budget-dependent baseline (e.g. ``random``) is compared at each budget it was run at with
     the variants run at that budget and with the budget-free arms (``all``, ``head-only``); a
     budget-free baseline is compared with every other variant at every budget. Only seeds that
-    both have are used. ``budget`` keeps one budget only.
+    both have are used. ``budget`` keeps one budget only; ``only`` keeps those variants only.
 
     Raises:
-        InputError: no run of ``baseline`` (lists the variants present).
+        InputError: no run of ``baseline`` or of a variant in ``only`` (lists the variants present).
     """
     names = sorted({r.variant for r in runs}, key=_order)
-    if baseline not in names:
-        raise InputError(f"--baseline {baseline!r}: no such arm in these profiles; present: {', '.join(names)}")
+    for option, wanted in (("--baseline", [baseline]), ("--arm", only or [])):
+        for name in wanted:
+            if name not in names:
+                raise InputError(f"{option} {name!r}: no such arm in these profiles; present: {', '.join(names)}")
     index = {(r.setting, r.variant, r.budget, r.seed): r for r in runs}
     out = []
     for setting in sorted({r.setting for r in runs}, key=lambda s: (s.label(), s.n_test)):
@@ -229,6 +232,8 @@ def compare_arms(runs: list[Run], baseline: str, budget: int | None = None,
                              and (at is None or r.budget == at or r.variant in BUDGET_FREE)},
                             key=lambda vb: (vb[1] if vb[0] not in BUDGET_FREE else -1, _order(vb[0])))
             for name, arm_budget in others:
+                if only is not None and name not in only:
+                    continue
                 shown = at if at is not None else arm_budget
                 keep = budget is None or shown == budget or (at is None and name in BUDGET_FREE)
                 if not keep:

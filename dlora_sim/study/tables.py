@@ -75,13 +75,13 @@ def study_markdown(arms: list[ArmSummary], rows: list[Comparison], command: str)
     ])
 
 
-def as_json(arms: list[ArmSummary], rows: list[Comparison], baseline: str) -> dict[str, Any]:
+def as_json(arms: list[ArmSummary], rows: list[Comparison], baselines: list[str]) -> dict[str, Any]:
     """Everything the tables show, unrounded, as plain JSON-able values."""
     def setting(s) -> dict[str, Any]:
         return asdict(s)
 
     return {
-        "baseline": baseline,
+        "baselines": list(baselines),
         "arms": [{"setting": setting(a.setting), "variant": a.variant, "budget": a.budget, "seeds": list(a.seeds),
                   "accuracy": a.accuracy.as_dict(), "per_seed": list(a.per_seed),
                   "trainable_params": a.trainable_params, "swaps_per_round": a.swaps_per_round} for a in arms],
