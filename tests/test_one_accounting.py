@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from _sim_scenarios import REPO, small
 
@@ -107,7 +107,9 @@ def test_module_granularity_prices_the_same_job(strategy, exchange, policy):
 outages = st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.1, 400.0)), min_size=1, max_size=6)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# found by this test: a round kept with a checkpoint was run again after a later round's rollback
+@example([(0.9375, 1.0)], 7, 2, "dlora-random", "step", 5.0)
 @given(outages, st.integers(1, 7), st.integers(0, 2), st.sampled_from(["dlora-kr", "dlora-random"]),
        st.sampled_from(["step", "module"]), st.sampled_from([5.0, 1e6]))
 def test_outages_never_add_or_lose_a_kr_round_or_a_step(trace, checkpoint, warmup, strategy, granularity,

@@ -120,8 +120,8 @@ class Device(FaultHandling):
         self.attempts: dict[int, int] = {}  # step -> attempt number of its latest run
         self.unacked: set[tuple[int, int]] = set()  # (step, attempt) notes not yet acknowledged
         self._acks: deque[tuple[float, int, int]] = deque()  # (arrival time, step, attempt) on the way
-        self._round_kept_for: int | None = None  # the step whose preceding KR round has run and holds
-        self._rounds_since_ckpt: list[tuple[KRRound, float]] = []  # rounds a rollback would void
+        self._rounds_held: set[int] = set()  # steps whose preceding KR round has run and holds
+        self._rounds_since_ckpt: list[tuple[int, KRRound, float]] = []  # rounds a rollback would void
         self.online = True
         self.connected = False  # a handshake is due (start, and after every outage)
         self.setup_done = False
@@ -200,7 +200,7 @@ class Device(FaultHandling):
     def _step(self, step: int) -> Generator[simpy.Event, Any, None]:
         recompute = yield from self._hold_memory()
         kr_round = self._round_before.get(step)
-        if kr_round is not None and self._round_kept_for != step:
+        if kr_round is not None and step not in self._rounds_held:
             yield from self._kr_round(step, kr_round)
         n_active = self.n_active(step)
         work = self.run.recompute_steps[n_active] if recompute else self.steps[n_active]
@@ -268,11 +268,11 @@ class Device(FaultHandling):
         stats.kills += kr_round.kills
         stats.revives += kr_round.revives
         stats.kr_up_bytes += work.total.up_bytes
-        self._round_kept_for = step
+        self._rounds_held.add(step)
         if step == self.checkpoint:
             self._since_ckpt = since_ckpt  # kept with the checkpoint: never lost to a rollback
         else:
-            self._rounds_since_ckpt.append((kr_round, work.total.up_bytes))
+            self._rounds_since_ckpt.append((step, kr_round, work.total.up_bytes))
         self._log("kr", start)
 
     def _exchange(self, e: Exchange) -> Generator[simpy.Event, Any, None]:

@@ -120,7 +120,8 @@ class FaultHandling:
     def _void_rounds(self) -> None:
         """Undo the counts of the KR rounds after the checkpoint: they run again with their steps."""
         stats = self.stats
-        for kr_round, up_bytes in self._rounds_since_ckpt:
+        for step, kr_round, up_bytes in self._rounds_since_ckpt:
+            self._rounds_held.discard(step)
             stats.kr_rounds -= 1
             stats.kr_probes -= int(kr_round.probe)
             stats.kills -= kr_round.kills
@@ -128,8 +129,6 @@ class FaultHandling:
             stats.kr_up_bytes -= up_bytes
             stats.kr_rounds_redone += 1
         self._rounds_since_ckpt.clear()
-        if self._round_kept_for is not None and self._round_kept_for != self.checkpoint:
-            self._round_kept_for = None
 
     def _outage_wait(self) -> Generator[simpy.Event, Any, bool]:
         """Wait until online again; the cloud drops the session after its timeout. False: never back."""
