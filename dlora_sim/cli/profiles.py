@@ -165,7 +165,8 @@ def markdown_table(rows: list[GroupRow], command: str) -> str:
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
     lines += [
         "",
-        "Accuracy: mean over seeds with the [min–max] range. swaps/round: modules revived (and as "
+        "Accuracy: mean over seeds with the [min–max] range. trainable params: the task head plus the "
+        "modules active in each step, averaged over the steps. swaps/round: modules revived (and as "
         "many killed) per KR round after the cut to B. KR settings: w window steps, wu warm-up "
         "rounds, score/normalisation, calibration/probe, h hysteresis, p revival pressure "
         "(docs/kr.md). KR overhead: norm computation plus probe "

@@ -14,7 +14,7 @@ from typing import Any
 from dlora_sim.study.paired import ArmSummary, Comparison
 from dlora_sim.study.stats import Interval
 
-__all__ = ["arms_markdown", "comparisons_markdown", "study_markdown", "as_json"]
+__all__ = ["arms_markdown", "comparisons_markdown", "summary_markdown", "study_markdown", "readme_block", "as_json"]
 
 
 def _pts(interval: Interval, signed: bool = False) -> str:
@@ -55,10 +55,52 @@ def comparisons_markdown(rows: list[Comparison]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary_markdown(arms: list[ArmSummary], rows: list[Comparison]) -> str:
+    """One table per setting and budget: each arm's accuracy [95% CI] and its paired Δ [95% CI]
+    to each baseline, side by side (the view the README quotes)."""
+    baselines = list(dict.fromkeys(c.baseline for c in rows))
+    delta = {(c.setting, c.budget, c.variant, c.baseline): c for c in rows}
+    blocks = []
+    for setting in dict.fromkeys(a.setting for a in arms):
+        budgets = sorted({a.budget for a in arms if a.setting == setting and a.variant not in ("all", "head-only")})
+        for budget in budgets or [None]:
+            here = [a for a in arms if a.setting == setting and (a.variant in ("all", "head-only") or a.budget == budget)]
+            title = f"**{setting.label()}, B = {budget}**" if budget is not None else f"**{setting.label()}**"
+            lines = [title, "", "| arm | seeds | test acc % [95% CI] | " + " | ".join(f"Δ vs {b} [95% CI]" for b in baselines) + " |",
+                     "|---|---:|---:|" + "---:|" * len(baselines)]
+            for a in here:
+                cells = []
+                for b in baselines:
+                    c = delta.get((setting, budget, a.variant, b))
+                    cells.append("–" if c is None else f"{_pts(c.intervals.both, signed=True)}{' *' if c.intervals.both.excludes_zero() else ''}")
+                lines.append(f"| {a.variant} | {len(a.seeds)} | {_pts(a.accuracy)} | " + " | ".join(cells) + " |")
+            blocks.append("\n".join(lines) + "\n")
+    note = ("Δ: paired difference in points (same seeds, same test examples), two-way bootstrap 95% interval "
+            "over seeds and examples; * marks an interval that excludes 0.")
+    return "\n".join(blocks) + "\n" + note + "\n"
+
+
+def readme_block(directory, baselines: tuple[str, ...] = ("random", "static-random"), budget: int | None = None) -> str:
+    """The study's summary table for README.md (``scripts/doc_figures.py`` can call this): each
+    arm's accuracy with its interval and its paired difference to each baseline."""
+    from pathlib import Path
+
+    from dlora_sim.study.paired import compare_arms, load_runs, summarise_arms
+
+    runs, _ = load_runs(Path(directory))
+    arms = summarise_arms(runs)
+    present = {r.variant for r in runs}
+    rows = [row for b in baselines if b in present for row in compare_arms(runs, b, budget)]
+    if budget is not None:
+        arms = [a for a in arms if a.budget == budget or a.variant in ("all", "head-only")]
+    return summary_markdown(arms, rows)
+
+
 def study_markdown(arms: list[ArmSummary], rows: list[Comparison], command: str) -> str:
-    """Both tables with the reading notes and the command that made them (for a README block)."""
+    """The summary, both detailed tables, the reading notes and the command (a README block)."""
     n_examples = sorted({c.n_examples for c in rows} | {a.setting.n_test for a in arms})
     return "\n".join([
+        summary_markdown(arms, rows),
         "Test accuracy per arm (mean over seeds; 95% interval from a two-way bootstrap over seeds and "
         f"test examples, {', '.join(map(str, n_examples))} examples):",
         "",
