@@ -92,15 +92,16 @@ def _check_outcome(result: tuple[int, str, str], written: Path, complete: list[s
 def test_mutated_shipped_scenario_runs_or_is_one_line(tmp_path_factory, scenario, mutation, truncate):
     """A shipped scenario with one field set to an odd value (or its file cut short) runs whole
     or is refused in one line; only ``-o`` changes."""
-    sandbox = tmp_path_factory.mktemp("run")
+    root = tmp_path_factory.mktemp("fuzz-run")
+    sandbox = root / "scenarios"
+    sandbox.mkdir()
     source = sandbox / scenario.name
     text = scenario.read_text()
     source.write_text(text[:truncate] if truncate is not None else text)
     for name in ("traces", "flaky-topology.graphml"):  # what the shipped scenarios point at
         target = SCENARIOS / name
         (sandbox / name).symlink_to(target, target_is_directory=target.is_dir())
-    if not (sandbox.parent / "profiles").exists():  # the shipped scenarios' ../profiles/
-        (sandbox.parent / "profiles").symlink_to(PROFILE.parent, target_is_directory=True)
+    (root / "profiles").symlink_to(PROFILE.parent, target_is_directory=True)  # their ../profiles/
     out = sandbox / "out"
     before = snapshot(sandbox)
     change = ["--set", f"{mutation[0]}={toml_value(mutation[1])}"] if mutation else []
