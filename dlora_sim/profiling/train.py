@@ -66,7 +66,12 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """Everything a profile records about one run (plain Python/numpy values)."""
+    """Everything a profile records about one run (plain Python/numpy values).
+
+    ``trainable_params`` is the head plus every module (what *could* train);
+    ``mean_trainable_params`` is what did, step by step, averaged (the profile records this one).
+    ``update_norms`` is None for schemes without a low-rank update (Adapter, IA3).
+    """
 
     modules: list[PeftModule]
     trainable_params: int
