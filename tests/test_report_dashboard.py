@@ -45,9 +45,9 @@ def test_run_dashboard_has_every_section(tmp_path, capsys):
     text = out.read_text()
     for heading in ("Kill-and-Revive: weight-norm change per module", "Active modules over training",
                     "Savings against the paired baseline", "Completion time across the fleet",
-                    "Cost breakdown", "Cloud GPU memory", "Device timeline (sample)", "Network topology"):
+                    "Cost breakdown", "What the cloud sees", "Cloud GPU memory", "Device timeline (sample)", "Network topology"):
         assert f"<h2>{heading}</h2>" in text
-    assert len(re.findall(r'<div id="fig\d+"', text)) == 8
+    assert len(re.findall(r'<div id="fig\d+"', text)) == 9
     assert "The profile has" not in text and "Profile not readable" not in text
     assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
 

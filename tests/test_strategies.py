@@ -96,3 +96,24 @@ def test_dlora_offload_shows_the_cloud_module_weights():
     assert "module weights" not in get_strategy("dlora-kr").cloud_sees(
         dataclasses.replace(PAPER, killed_policy="edge-forward"))
     assert "module weights" not in get_strategy("dlora-all").cloud_sees(PAPER)
+
+
+def test_results_and_dashboard_say_what_the_cloud_sees(tmp_path):
+    """summary.json carries each strategy's exposures, and the dashboard tabulates them."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _sim_scenarios import small
+
+    from dlora_sim.report.dashboard import build_dashboard
+    from dlora_sim.sim import simulate
+    from dlora_sim.sim.results import write_results
+
+    result = simulate(small({"fleet.groups.0.count": 1, "job.steps": 12,
+                             "run.strategies": ["dlora-all", "dlora-kr", "cloud-only", "split-lora"]}))
+    assert result.strategy("cloud-only")["cloud_sees"][0] == "raw text"
+    assert "module weights" in result.strategy("dlora-kr")["cloud_sees"]
+    write_results(result, tmp_path / "run")
+    page = build_dashboard(tmp_path / "run", tmp_path / "run.html").read_text(encoding="utf-8")
+    assert "What the cloud sees" in page and "token embeddings" in page

@@ -32,6 +32,7 @@ from dlora_sim.cost import (
     get_gpu,
     get_link,
     get_model,
+    get_strategy,
     sessions_per_gpu,
 )
 from dlora_sim.cost.model import COUNT_METRICS, PRICED_METRICS, REDUCTION_METRICS
@@ -167,7 +168,8 @@ def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, 
         entry["edge_weight_bytes"] = _num(v["edge_weight_bytes"])
         entry["cloud_session_bytes"] = cloud_session_bytes(job, s)
         entry["cloud_weight_bytes"] = cloud_weight_bytes(job, s)
-        entry["sessions_per_gpu"] = sessions_per_gpu(job, s, get_gpu(gpu)) if s != "edge-only" else None
+        entry["sessions_per_gpu"] = sessions_per_gpu(job, s, get_gpu(gpu)) if entry["cloud_session_bytes"] else None
+        entry["cloud_sees"] = list(get_strategy(s).cloud_sees(job))
         entry["fits_on_device"] = bool(v["fits_on_device"])
         entry[f"reduction_vs_{BASELINE}"] = {f"{lvl}_{m}": _num(r[f"{lvl}_{m}"])
                                               for lvl in ("step", "job") for m in REDUCTION_METRICS}

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from dlora_sim.errors import InputError
 from dlora_sim.io import dig
-from dlora_sim.report import costs, fleet, kr, savings, sweep, topology
+from dlora_sim.report import costs, exposure, fleet, kr, savings, sweep, topology
 from dlora_sim.report.data import (
     RunData, read_json, completion_times, link_seconds, load_run, strategy_totals, timeline_segments,
     topology_records,
@@ -147,6 +147,13 @@ def build_run_dashboard(run: RunData, out: str | Path, profile: str | Path | Non
                 "and time on their links (link time estimated from the sampled devices' "
                 "timelines), GPU time in the cloud, and its price.",
                 costs.cost_breakdown(totals)),
+        Section("What the cloud sees",
+                "What crosses to the cloud under each strategy, as the strategy states it: raw text "
+                "and labels (cloud-only), token embeddings and hidden states (DLoRA, split learning), "
+                "the personal module weights (offloaded killed modules, the weights exchange, "
+                "federated rounds) and their updates. `dlora-sim privacy` measures how much of the "
+                "text and the labels the cloud recovers from them.",
+                exposure.exposure_figure(run.strategies, run.summary.get("exposures"))),
         Section("Cloud GPU memory",
                 "A session keeps its step's activations on a GPU until its backward is done, so "
                 "GPU memory bounds the sessions in flight: the peak per GPU (weights included), "

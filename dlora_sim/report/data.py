@@ -107,6 +107,7 @@ class ScenarioRecord(_Record):
 
 class _StrategyBlock(_Record):
     work_lost: dict[str, float | None] | None = None
+    cloud_sees: list[str] | None = None
 
 
 class SummaryRecord(_Record):
@@ -114,6 +115,7 @@ class SummaryRecord(_Record):
 
     strategies: dict[str, _StrategyBlock] = Field(min_length=1)
     baseline: str = "dlora-all"
+    exposures: list[str] | None = None
 
 
 def _is_text(kind: pa.DataType) -> bool:

@@ -107,7 +107,7 @@ class CloudConfig(_Section):
     usd_per_hour: UsdPerHour | None = None
     batch_max_users: PositiveInt = 8
     batch_window_s: Seconds = 0.005
-    memory_gib: PositiveFloat | None = None
+    memory_gib: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] | None = None  # up to 10^6 GiB
     memory_full: Literal["queue", "recompute"] = "queue"
 
     @field_validator("gpu")

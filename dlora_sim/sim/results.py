@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dlora_sim import cost
 from dlora_sim.errors import InputError
 from dlora_sim.io import atomic_directory, atomic_write_bytes, atomic_write_json, non_finite_at
 
@@ -240,7 +241,9 @@ def assemble_result(scenario: Any, outcomes: list[StrategyOutcome]) -> Simulatio
             timeline_rows.append({"strategy": outcome.strategy, "device": device, "kind": kind,
                                   "t_start": start, "t_end": end})
     base = strategies.get(BASELINE)
+    spec = scenario.job.to_job_spec()
     for name, block in strategies.items():
+        block["cloud_sees"] = list(cost.get_strategy(name).cloud_sees(spec))
         block["savings_vs_baseline"] = {
             key: (_saving(block[key], base[key]) if base is not None else None) for key in SAVING_KEYS
         }
@@ -249,6 +252,7 @@ def assemble_result(scenario: Any, outcomes: list[StrategyOutcome]) -> Simulatio
         "seed": scenario.run.seed,
         "granularity": scenario.run.granularity,
         "baseline": BASELINE,
+        "exposures": list(cost.EXPOSURES),
         "strategies": strategies,
     }
     return SimulationResult(scenario.to_resolved_dict(), summary, device_rows, timeline_rows)
