@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dlora_sim.errors import InputError
-from dlora_sim.io import atomic_write_json, dig
+from dlora_sim.io import MAX_DEPTH, atomic_write_json, dig, too_deep_at
 
 MARKER = "DONE.json"
 MANIFEST = "sweep.json"
@@ -43,8 +43,6 @@ LOCK = ".sweep.lock"
 SPEC_KEYS = ("base", "name", "description", "seeds", "fixed", "grid", "points", "profiles")
 #: points per sweep; each is resolved (and validated) before anything runs, at ~25 ms apiece
 MAX_POINTS = 10_000
-#: nesting of tables and arrays in a sweep file; deeper is refused before it can exhaust the stack
-MAX_DEPTH = 32
 SCHEMES = ("tcp", "tls")
 
 
@@ -175,24 +173,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: malformed TOML: {error}") from None
     except RecursionError:
         raise InputError(f"{path}: malformed TOML: nested too deeply") from None
-    too_deep = _first_too_deep(raw)
+    too_deep = too_deep_at(raw)
     if too_deep is not None:
         raise InputError(f"{path}: {too_deep}: nested more than {MAX_DEPTH} levels deep")
     return raw
-
-
-def _first_too_deep(raw: Mapping[str, Any]) -> str | None:
-    """Where the first value nested deeper than MAX_DEPTH starts (its first dotted steps), or
-    None. Iterative: the point is to refuse what recursion elsewhere could not handle."""
-    stack: list[tuple[Any, tuple[str, ...]]] = [(raw, ())]
-    while stack:
-        value, where = stack.pop()
-        if len(where) > MAX_DEPTH:
-            return ".".join(where[:3]) + "..."
-        children = (value.items() if isinstance(value, Mapping)
-                    else enumerate(value) if isinstance(value, list) else ())
-        stack += [(child, (*where, str(key))) for key, child in children]
-    return None
 
 
 def _beside(path: Path, key: str, relative: str) -> Path:
