@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -227,6 +228,25 @@ def _strategies() -> str:
     return "\n".join(lines)
 
 
+PRIVACY_RECORD = REPO / "profiles" / "privacy" / "privacy.json"
+
+
+def _privacy() -> str:
+    """The committed privacy audit (``dlora-sim privacy``), as a table."""
+    record = json.loads(PRIVACY_RECORD.read_text(encoding="utf-8"))
+    rms = record["embedding_rms"]
+    lines = [f"`dlora-sim privacy -o profiles/privacy --examples {record['examples']}`: {record['model']}, "
+             f"{record['examples']} test examples of {record['task']} ({record['token_recovery'][0]['tokens']:,} "
+             f"tokens, at most {record['max_len']} each); the uploaded values have an RMS of {rms:.2f}.", "",
+             "| noise σ on the uploaded embeddings | σ / RMS | tokens the cloud recovers |", "|---:|---:|---:|"]
+    for row in record["token_recovery"]:
+        lines.append(f"| {row['sigma']:g} | {row['sigma'] / rms:.2f} | {_pct(row['rate'])} |")
+    labels = record["label_recovery"]
+    lines += ["", f"Labels recovered from the gradient through a {labels['head']} head: "
+                  f"{_pct(labels['rate'])} of {labels['examples']}."]
+    return "\n".join(lines)
+
+
 #: block name -> (the document it lives in, the function that computes it)
 BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "headline": ("README.md", _headline),
@@ -235,6 +255,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "kr-accuracy": ("README.md", _kr_accuracy),
     "kr-budget": ("README.md", _kr_budget),
     "strategies": ("README.md", _strategies),
+    "privacy": ("README.md", _privacy),
     "cost-sensitivity": ("docs/cost.md", _sensitivity),
     "cost-phone-lte": ("docs/cost.md", _phone_lte),
 }

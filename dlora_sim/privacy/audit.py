@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from dlora_sim.privacy.labels import label_recovery
-from dlora_sim.privacy.tokens import recover_tokens
+from dlora_sim.privacy.tokens import recover_tokens, uploaded_embeddings
 from dlora_sim.profiling.models import load_tokenizer, model_folder
 from dlora_sim.profiling.tasks import encode, load_task
 
@@ -37,6 +37,7 @@ def audit(task: str, examples: int, sigmas: list[float], max_len: int, seed: int
     encoder = AutoModel.from_pretrained(model_folder()).eval()
     enc = encode(tokenizer, data, np.arange(len(data)), max_len)
     tokens = recover_tokens(encoder.embeddings, enc["input_ids"], enc["attention_mask"], sigmas, seed)
+    uploaded = uploaded_embeddings(encoder.embeddings, enc["input_ids"])[enc["attention_mask"].bool()]
     with torch.no_grad():
         hidden = encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state[:, 0]
     head = torch.nn.Linear(hidden.shape[1], data.n_classes)  # frozen and public: seeded above
@@ -47,6 +48,8 @@ def audit(task: str, examples: int, sigmas: list[float], max_len: int, seed: int
         "examples": len(data),
         "max_len": max_len,
         "seed": seed,
+        # the scale σ is measured against: root mean square of the uploaded values
+        "embedding_rms": float(uploaded.pow(2).mean().sqrt()),
         "token_recovery": [{"sigma": t.sigma, "recovered": t.recovered, "tokens": t.tokens, "rate": t.rate}
                            for t in tokens],
         "label_recovery": {"head": "frozen, public", "recovered": labels.recovered, "examples": labels.examples,
