@@ -73,6 +73,15 @@ def test_users_train_from_the_global_weights_and_move_apart(two_users):
     assert not torch.equal(a, b) and not torch.equal(a, first.global_state[name])
 
 
+def test_a_run_is_deterministic_given_the_seed(two_users):
+    """Rerunning the first round of the same config gives the same losses and global weights, bit for bit."""
+    config, _, reports = two_users
+    again = []
+    run_federated(FedConfig(**{**config.__dict__, "rounds": 1}), on_round=again.append)
+    assert again[0].losses == reports[0].losses
+    assert all(torch.equal(again[0].global_state[n], t) for n, t in reports[0].global_state.items())
+
+
 def test_fedavg_refuses_mismatched_users():
     """Sizes that do not match the states, or users holding different tensors, are refused."""
     state = {"w": torch.ones(2)}
