@@ -120,14 +120,14 @@ def test_every_figure_family_renders_without_console_errors(tmp_path):
 
 
 def test_run_dashboard_renders_in_chromium(tmp_path):
-    """`dlora-sim dashboard` on a real simulated run: all 7 figures draw, no console error, screenshot saved."""
+    """`dlora-sim dashboard` on a real simulated run: all 9 figures draw, no console error, screenshot saved."""
     find_browser()
     from dlora_sim.report.dashboard import build_dashboard
     from test_report_dashboard import tiny_results
 
     html_path = build_dashboard(tiny_results(tmp_path), tmp_path / "run.html")
     rendered = render(html_path, tmp_path / "run.png")
-    assert len(rendered.figures) == 7
+    assert len(rendered.figures) == 9
     assert all(n > 0 for _, n in rendered.figures), rendered.figures
     assert console_errors(rendered) == []
     assert rendered.screenshot.stat().st_size > 10_000
