@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install browser clean
+.PHONY: demo test install system clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,21 +20,24 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Headless Chromium for the dashboard rendering test, and iproute2 (ip, tc) for the live runtime's
-# link shaping; the tests skip with a reason if either is absent.
-browser:
-	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
-	  ( [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) ) || \
-	  echo "chromium could not be installed: the browser test will be skipped"
-	@command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || \
-	  ( [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null) ) || \
-	  echo "iproute2 could not be installed: the link-shaping tests will be skipped"
+# Debian packages the suite uses: headless Chromium for the dashboard rendering test, iproute2
+# (ip, tc) for the live runtime's link shaping, WordNet 3.0 for the task-rebuild test. Installed
+# when root (CI), waiting for the dpkg lock; without them those tests skip, and under CI=true fail.
+SYSTEM_PACKAGES := chromium chromium-driver iproute2 wordnet-base
+system:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v tc >/dev/null \
+	    && [ -f /usr/share/wordnet/data.noun ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "installing $(SYSTEM_PACKAGES) (apt-get)"; \
+	  apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else echo "not root: $(SYSTEM_PACKAGES) not installed; the tests that need them will be skipped"; fi
 
 demo: $(STAMP)
 	$(BIN)/dlora-sim run scenarios/paper-default.toml -o results/paper-default
 	$(BIN)/dlora-sim dashboard results/paper-default -o dashboards/paper-default.html
 
-test: $(STAMP) browser
+test: $(STAMP) system
 	$(BIN)/python -m pytest -q
 
 clean:

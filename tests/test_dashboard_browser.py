@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _needs import need
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -36,14 +37,13 @@ class Rendered:
 
 
 def find_browser() -> tuple[str, str]:
-    """Paths of chromium and chromedriver, or skip the test saying which is missing."""
+    """Paths of chromium and chromedriver, or skip (fail under CI) saying which is missing."""
     browser = next((p for p in map(shutil.which, CHROMIUM_CANDIDATES) if p), None)
     driver = shutil.which("chromedriver")
-    if browser is None or driver is None:
-        missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver)) if p is None)
-        pytest.skip(f"{missing} not installed (Debian: apt-get install chromium chromium-driver, "
-                    "or `make browser` as root)")
-    return browser, driver
+    missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver)) if p is None)
+    need(not missing, f"{missing} not installed (Debian: apt-get install chromium chromium-driver, "
+                      "or `make system` as root)")
+    return browser, driver  # type: ignore[return-value]
 
 
 def render(html_path: Path, screenshot_path: Path, timeout_s: float = 60.0) -> Rendered:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _needs import need
 
 from dlora_sim.errors import InputError
 from dlora_sim.profiling.tasks import batch_indices, load_task, task_index, task_names
@@ -65,9 +66,9 @@ def test_batches_depend_only_on_the_seed():
     assert all(len(x) == 16 and len(set(x)) == 16 for x in a)
 
 
-@pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").exists(), reason="WordNet 3.0 not installed")
 def test_build_script_reproduces_the_committed_files(tmp_path):
     """Rebuilding from WordNet with the default seed gives byte-identical task files."""
+    need(Path("/usr/share/wordnet/data.noun").exists(), "WordNet 3.0 not installed (Debian: wordnet-base)")
     subprocess.run([sys.executable, str(ROOT / "scripts" / "build_wordnet_tasks.py"), "--out", str(tmp_path)],
                    check=True, capture_output=True)
     for name in ("noun-supersense", "verb-supersense", "definition-mc"):
