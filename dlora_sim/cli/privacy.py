@@ -31,8 +31,11 @@ def privacy(
     max_len: Annotated[int, typer.Option(min=2, max=128, help="Tokens per example (truncated).")] = 32,
     seed: Annotated[int, typer.Option(min=0, help="Seeds the noise and the public head.")] = 0,
 ) -> None:
-    """Recover tokens from uploaded embeddings (at each noise scale) and labels from the gradient
-    through a frozen public head, on real task text and the real MiniLM-L6; needs [profile]."""
+    """Measure what the cloud recovers: tokens from uploaded embeddings, labels from gradients.
+
+    Tokens are matched against the public embedding table at each noise scale, labels recovered
+    through a frozen public head, on real task text and the real MiniLM-L6 (the profile extra).
+    """
     sigmas = _sigmas(sigma)
     try:
         from dlora_sim.privacy.audit import audit
