@@ -42,6 +42,7 @@ class UpdateQueue:
         self._store = simpy.Store(env, capacity=capacity)
         self.applied: dict[tuple[int, int], int] = {}  # (device, step) -> the attempt applied
         self._discarded: dict[tuple[int, int], int] = {}  # (device, step) -> last attempt rolled back
+        self._highest: dict[int, int] = {}  # device -> highest step ever applied
         self.delivered = 0
         self.duplicates = 0
         self.stale = 0
@@ -57,8 +58,11 @@ class UpdateQueue:
     def discard(self, device: int, from_step: int) -> None:
         """``device`` rolled back to the checkpoint before ``from_step``: its applied updates of
         ``from_step`` and later are void, and notes of those attempts still on their way too."""
-        for key in [k for k in self.applied if k[0] == device and k[1] >= from_step]:
-            self._discarded[key] = self.applied.pop(key)
+        # a device's applied steps never pass its highest one: walk only the rolled-back range
+        for step in range(from_step, self._highest.get(device, -1) + 1):
+            attempt = self.applied.pop((device, step), None)
+            if attempt is not None:
+                self._discarded[(device, step)] = attempt
 
     def put(self, device: int, step: int, attempt: int = 1) -> simpy.events.Event | None:
         """Post a message; the returned event triggers once it is in the queue (may wait if full).
@@ -92,6 +96,8 @@ class UpdateQueue:
             self.duplicates += 1  # a re-sent message: acknowledge again, apply nothing
         else:
             self.applied[key] = attempt
+            if step > self._highest.get(device, -1):
+                self._highest[device] = step
         ack = self._on_apply.get(device)
         if ack is not None:
             ack(step, attempt)
