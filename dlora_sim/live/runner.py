@@ -85,7 +85,7 @@ class LiveProcesses:
         self.cloud: subprocess.Popen | None = None
         self.edge: subprocess.Popen | None = None
         self.endpoint = ""
-        self.edge_starts = 0
+        self.edge_starts = self.cloud_starts = 0
 
     def __enter__(self) -> LiveProcesses:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -117,12 +117,21 @@ class LiveProcesses:
     def _start_cloud(self) -> None:
         # The port is chosen here, so that the edge can start at once, loading its model while the
         # cloud loads the blocks (in a namespace of our own every port is free).
-        self.endpoint = f"tcp://{CLOUD_IP}:{NAMESPACE_PORT}" if self.link is not None else f"tcp://127.0.0.1:{_free_port()}"
+        if not self.endpoint:
+            self.endpoint = f"tcp://{CLOUD_IP}:{NAMESPACE_PORT}" if self.link is not None else f"tcp://127.0.0.1:{_free_port()}"
+        self.cloud_starts += 1
         command = [*self._prefix("cloud"), sys.executable, "-m", "dlora_sim.live.cloud", "--job", str(self.workdir / "job.json"),
                    "--bind", self.endpoint, "--workdir", str(self.workdir / CLOUD_DIR), "--timeout", f"{self.timeout_s:g}",
                    "--retries", str(self.retries), "--pings", *map(str, self.pings), *self._common()]
-        with open(self.workdir / "cloud.log", "w", encoding="utf-8") as log:
+        with open(self.workdir / f"cloud-{self.cloud_starts}.log", "w", encoding="utf-8") as log:
             self.cloud = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    def restart_cloud(self) -> subprocess.Popen:
+        """Kill the cloud process (as a crash would) and start a fresh one on the same address."""
+        self.cloud.kill()
+        self.cloud.wait()
+        self._start_cloud()
+        return self.cloud
 
     def start_edge(self) -> subprocess.Popen:
         """Start (or restart: same workdir, so it resumes from its checkpoint) the edge process."""
@@ -147,7 +156,7 @@ class LiveProcesses:
             except subprocess.TimeoutExpired:
                 raise LiveRunError(f"the {name} did not finish within {timeout_s:g} s") from None
             if code:
-                log = f"edge-{self.edge_starts}.log" if name == "edge" else "cloud.log"
+                log = f"edge-{self.edge_starts}.log" if name == "edge" else f"cloud-{self.cloud_starts}.log"
                 raise LiveRunError(f"the {name} exited with status {code}: {_tail(self.workdir / log)}")
         return self.collect(time.monotonic() - start)
 
