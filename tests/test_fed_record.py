@@ -193,3 +193,28 @@ def test_table_refuses_a_damaged_file_with_one_line(tmp_path, capsys):
     code, captured = _cli(["fed", "table", str(folder)], capsys)
     assert code == 1 and captured.err.count("\n") == 1
     assert f"{folder / 'a.json'}: setup.batch: Input should be greater than 0" in captured.err
+
+
+def test_table_compares_with_single_user_profiles_on_the_same_test_examples(tmp_path, capsys):
+    """--baseline: the row's mean minus the single-user mean, in points, and a reference line;
+    a record scored on other test examples gets '-'; a KR profile is refused."""
+    import pathlib
+
+    profiles = pathlib.Path(__file__).resolve().parents[1] / "profiles"
+    baselines = [profiles / f"noun-supersense-lora-all-b3-s{s}.json" for s in (0, 1)]
+    folder = tmp_path / "fed"
+    folder.mkdir()
+    same = _set(_set(_record(), "setup.test_examples", 600), "result.test_predictions", [0] * 600)
+    _write(folder / "a.json", same)
+    _write(folder / "b.json", _record(alpha=100.0))  # 8 test examples: not comparable
+    readme = tmp_path / "README.md"
+    argv = ["fed", "table", str(folder), *(x for b in baselines for x in ("--baseline", str(b))), "--write", str(readme)]
+    code, captured = _cli(argv, capsys)
+    assert code == 0, captured.err
+    text = readme.read_text()
+    assert "| 62.5 [62.5–62.5] | 50.0 / 62.5 | -8.6 |" in text  # 62.5 − mean(70.83, 71.33)
+    assert "| 62.5 [62.5–62.5] | 50.0 / 62.5 | - |" in text
+    assert "Single-user reference, noun-supersense: 71.1 [70.8–71.3] % over 2 seeds" in text
+    code, captured = _cli(["fed", "table", str(folder), "--baseline", str(profiles / "noun-supersense-lora-kr-b3-s0.json")],
+                          capsys)
+    assert code == 1 and "--baseline needs an arm 'all' LoRA profile, got arm 'kr'" in captured.err

@@ -135,7 +135,7 @@ def group_records(records: list[FedRecord]) -> list[FedRow]:
 
 
 def load_baselines(paths: list[Path]) -> dict[str, Baseline]:
-    """Single-user profiles by task; each must be arm ``all`` LoRA with test predictions.
+    """Single-user profiles by task; each must be arm ``all`` LoRA, scored on a known test split.
 
     Raises:
         InputError: an invalid profile, or one that is not a single-user all-modules LoRA run.
@@ -146,19 +146,41 @@ def load_baselines(paths: list[Path]) -> dict[str, Baseline]:
         if profile.setup.arm != "all" or profile.peft.method != "lora":
             raise InputError(f"{path}: --baseline needs an arm 'all' LoRA profile, got arm "
                              f"{profile.setup.arm!r} {profile.peft.method}")
-        if not profile.result.test_predictions:
-            raise InputError(f"{path}: result.test_predictions: missing; --baseline needs its test-split size")
-        by_task.setdefault(profile.setup.task, []).append((path, profile))
+        by_task.setdefault(profile.setup.task, []).append((path, _test_examples(path, profile), profile))
     out = {}
     for task, members in by_task.items():
-        sizes = {len(p.result.test_predictions or ()) for _, p in members}
+        sizes = {n for _, n, _ in members}
         if len(sizes) != 1:
             raise InputError(f"--baseline: the {task} profiles were scored on different test splits ({sorted(sizes)})")
-        out[task] = Baseline(task=task, files=tuple(path.name for path, _ in members),
-                             test_accuracy=tuple(p.result.test_accuracy for _, p in members),
-                             test_examples=sizes.pop(), steps=members[0][1].setup.steps,
-                             batch=members[0][1].setup.batch)
+        out[task] = Baseline(task=task, files=tuple(path.name for path, _, _ in members),
+                             test_accuracy=tuple(p.result.test_accuracy for _, _, p in members),
+                             test_examples=sizes.pop(), steps=members[0][2].setup.steps,
+                             batch=members[0][2].setup.batch)
     return out
+
+
+def _test_examples(path: Path, profile: Profile) -> int:
+    """How many test examples a profile was scored on: its predictions' count, else (profiles
+    written before predictions were recorded) the ``--test-limit`` of its recorded command, capped
+    by the task's test split. Both runs must score the same examples for a difference to mean much.
+
+    Raises:
+        InputError: neither is recorded.
+    """
+    if profile.result.test_predictions:
+        return len(profile.result.test_predictions)
+    from dlora_sim.profiling.tasks import task_index
+
+    full = task_index()[profile.setup.task]["sizes"]["test"]
+    words = shlex.split(profile.setup.command or "")
+    for i, word in enumerate(words):
+        if word == "--test-limit" and i + 1 < len(words) and words[i + 1].isdigit():
+            return min(int(words[i + 1]), full)
+        if word.startswith("--test-limit=") and word.split("=", 1)[1].isdigit():
+            return min(int(word.split("=", 1)[1]), full)
+    if profile.setup.command:
+        return full
+    raise InputError(f"{path}: result.test_predictions: missing, and no setup.command to tell the test split's size")
 
 
 def markdown_table(rows: list[FedRow], baselines: dict[str, Baseline], command: str) -> str:
