@@ -101,6 +101,22 @@ def test_local_sweep_writes_every_point_and_one_table(tmp_path):
     assert numbers(again.table_path) == rows
 
 
+def test_a_sweep_of_the_new_strategies_tabulates_and_draws_them(tmp_path):
+    """split-lora, fed-lora and edge-only-int4 run in a sweep; the table and the page show them."""
+    from dlora_sim.report.dashboard import build_dashboard
+
+    spec_path = tiny_sweep(tmp_path / "in", budgets=(2,), counts=(2,))
+    base = tmp_path / "in" / "tiny.toml"
+    base.write_text(base.read_text().replace('strategies = ["dlora-all", "dlora-kr"]',
+                                             'strategies = ["dlora-all", "split-lora", "fed-lora", "edge-only-int4"]'))
+    outcome = run_sweep(load_spec(spec_path), tmp_path / "out", n_workers=1, progress=False)
+    assert outcome.failures == []
+    names = {r["strategy"] for r in numbers(outcome.table_path)}
+    assert names == {"dlora-all", "split-lora", "fed-lora", "edge-only-int4"}
+    page = build_dashboard(tmp_path / "out", tmp_path / "sweep.html").read_text(encoding="utf-8")
+    assert all(f'"{name}"' in page for name in names)  # each row of the points table
+
+
 def test_sweep_point_equals_a_plain_run(tmp_path):
     """A sweep point's summary is exactly what load_scenario + simulate give for its overrides and seed."""
     from dlora_sim.scenario import load_scenario
