@@ -122,3 +122,11 @@ def test_radio_energy_follows_the_linear_power_model():
             + lte.active_w * float(v["job_link_s"]))
     assert float(v["job_radio_energy_j"]) == pytest.approx(want, rel=1e-12)
     assert float(v["job_device_energy_j"]) == pytest.approx(want + float(v["job_energy_j"]), rel=1e-12)
+
+
+def test_an_unset_probe_batch_follows_the_batch_on_a_grid():
+    """evaluate(batch=1) with no probe batch given probes with 1 sample, as JobSpec does."""
+    table = CostModel(PAPER).evaluate(batch=np.array([1, 4]))
+    for i, batch in enumerate((1, 4)):
+        ref = job_totals(dataclasses.replace(PAPER, batch=batch), "dlora-kr")
+        assert table.values["dlora-kr"]["job_edge_flops"][i] == pytest.approx(ref["edge_flops"], rel=1e-12)
