@@ -23,8 +23,9 @@ ALLOWED = {
     "dlora_sim.report": {"dlora_sim.profile"},
     # STYLE.md says cost and kr value types only; the scenario also validates its profile file
     # at the boundary (job.profile, accuracy targets), so it reads profiles too.
-    "dlora_sim.scenario": {"dlora_sim.cost", "dlora_sim.kr", "dlora_sim.profile"},
-    "dlora_sim.sim": {"dlora_sim.cost", "dlora_sim.kr", "dlora_sim.scenario", "dlora_sim.profile"},
+    "dlora_sim.scenario": {"dlora_sim.cost", "dlora_sim.kr", "dlora_sim.profile", "dlora_sim.traces"},
+    "dlora_sim.traces": {"dlora_sim.cost"},
+    "dlora_sim.sim": {"dlora_sim.cost", "dlora_sim.kr", "dlora_sim.scenario", "dlora_sim.profile", "dlora_sim.traces"},
     # the privacy attacks run the real model that profiling loads
     "dlora_sim.privacy": {"dlora_sim.profiling", "dlora_sim.cost", "dlora_sim.profile"},
 }

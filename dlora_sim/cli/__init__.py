@@ -18,8 +18,10 @@ from dlora_sim.cli import run as _run  # noqa: E402,F401
 from dlora_sim.cli import profiles as _profiles  # noqa: E402,F401
 from dlora_sim.cli import compare as _compare  # noqa: E402,F401
 from dlora_sim.cli import dashboard as _dashboard, sweep as _sweep  # noqa: E402,F401
+from dlora_sim.cli import live as _live  # noqa: E402,F401
 from dlora_sim.cli import fed as _fed  # noqa: E402,F401
 from dlora_sim.cli import privacy as _privacy  # noqa: E402,F401
+from dlora_sim.cli import traces as _traces  # noqa: E402,F401
 
 __all__ = ["app", "main"]
 

@@ -21,6 +21,7 @@ from dlora_sim.scenario._base import (
     _Section,
 )
 from dlora_sim.scenario._files import FieldError
+from dlora_sim.traces.capacity import DeviceCapacity, load_capacity
 
 
 class DeviceSpec(_Section):
@@ -91,6 +92,9 @@ class FleetGroup(_Section):
     ``compute_spread`` s: each device's FLOP/s is the catalog value times a factor drawn
     uniformly from [1 − s, 1 + s] with the run seed. ``access`` names the shared access
     network the group's devices attach to (groups naming the same one share it).
+    ``capacity_trace``: a device-capacity trace (docs/traces.md); each device of the group is a
+    trace device drawn with the run seed, whose FLOP/s, memory and bandwidths replace the
+    catalog device's and link's (the link keeps its RTT, jitter and loss; no compute spread).
     """
 
     name: str
@@ -101,6 +105,7 @@ class FleetGroup(_Section):
     region: str = "region-0"
     access: str | None = None
     availability: Availability = AlwaysOn()
+    capacity_trace: Annotated[Path | None, Lax] = None
 
     @field_validator("device", mode="before")
     @classmethod
@@ -111,6 +116,19 @@ class FleetGroup(_Section):
     @classmethod
     def _link_from_catalog(cls, value: Any) -> Any:
         return _catalog.link_table(value) if isinstance(value, str) else value
+
+    @field_validator("capacity_trace")
+    @classmethod
+    def _capacity_loads(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        if path is None:
+            return None
+        path = _resolve(path, info)
+        load_capacity(path)  # raises ValueError naming the file, row and column
+        return path
+
+    def capacities(self) -> tuple[DeviceCapacity, ...]:
+        """The devices of the group's capacity trace (empty without one)."""
+        return load_capacity(self.capacity_trace) if self.capacity_trace is not None else ()
 
     @field_validator("availability", mode="before")
     @classmethod

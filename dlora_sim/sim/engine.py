@@ -75,9 +75,15 @@ def build_devices(scenario: Any) -> list[DeviceSpec]:
         base_rtt_s = group.link.rtt_s + topology.added_rtt_s(group.name)
         goodput = 1.0 - group.link.loss_rate  # lost packets are resent: goodput falls by the loss rate
         radio = _radio_watts(group.link)
+        capacities = group.capacities()
         for member in range(group.count):
             spread = group.compute_spread
             factor = 1.0 + spread * (2.0 * stream(seed, index, "speed").random() - 1.0) if spread else 1.0
+            flops_per_s, memory_bytes = group.device.flops_per_s * factor, group.device.memory_bytes
+            up_bps, down_bps = group.link.up_bps, group.link.down_bps
+            if capacities:  # a trace device drawn with the run seed replaces the catalog's numbers
+                row = capacities[int(stream(seed, index, "capacity").integers(len(capacities)))]
+                flops_per_s, memory_bytes, up_bps, down_bps = row.flops_per_s, row.memory_bytes, row.up_bps, row.down_bps
             jitter_s = group.link.jitter_s * stream(seed, index, "jitter").random() if group.link.jitter_s else 0.0
             offline = availability.offline_intervals(
                 group.availability, horizon_s, stream(seed, index, "availability"), member
@@ -85,11 +91,11 @@ def build_devices(scenario: Any) -> list[DeviceSpec]:
             devices.append(DeviceSpec(
                 index=index,
                 group=group.name,
-                flops_per_s=group.device.flops_per_s * factor,
+                flops_per_s=flops_per_s,
                 joules_per_flop=group.device.joules_per_flop,
-                memory_bytes=group.device.memory_bytes,
-                up_bytes_per_s=group.link.up_bps / 8.0 * goodput,
-                down_bytes_per_s=group.link.down_bps / 8.0 * goodput,
+                memory_bytes=memory_bytes,
+                up_bytes_per_s=up_bps / 8.0 * goodput,
+                down_bytes_per_s=down_bps / 8.0 * goodput,
                 rtt_s=base_rtt_s + jitter_s,
                 up_links=up_links,
                 down_links=down_links,
