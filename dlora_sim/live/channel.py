@@ -265,8 +265,10 @@ class EdgeChannel(_Endpoint):
                 self.traffic.stale += 1
         raise PeerLost(f"the cloud did not welcome session {self.session:x} within {timeout_s:g} s")
 
-    def serve(self, handler: Callable[[Message], Message]) -> None:
+    def serve(self, handler: Callable[[Message], Message], after: Callable[[], None] | None = None) -> None:
         """Answer requests until an answer is ``DONE``; each request runs once, whatever repeats.
+
+        ``after`` runs once an answer is on its way (work that need not delay it, e.g. a checkpoint).
 
         Raises:
             PeerLost: the cloud was silent for ``idle_timeout_s``.
@@ -291,6 +293,8 @@ class EdgeChannel(_Endpoint):
                              answer.arrays)
             self._send(answer)
             self._last_seq, self._last_answer = request.seq, answer
+            if after is not None:
+                after()
             if answer.kind == Kind.DONE:
                 return
 

@@ -208,10 +208,13 @@ class Pass:
 class Cloud:
     """The frozen blocks and the session they serve."""
 
-    def __init__(self, job: LiveJob, channel: CloudChannel, pings: tuple[int, int, int] = (0, 0, 0)) -> None:
+    def __init__(self, job: LiveJob, channel: CloudChannel, pings: tuple[int, int, int] = (0, 0, 0),
+                 interface: str | None = None) -> None:
         self.job = job
         self.channel = channel
         self.pings = pings
+        self.interface = interface
+        self.baseline: dict | None = None
         table = job.spec.table
         self.names = list(table.name)
         self.d_out = {n: int(d) for n, d in zip(table.name, table.d_out)}
@@ -284,6 +287,8 @@ class Cloud:
             try:
                 if any(self.pings) and not self.ping_times:
                     self._ping()
+                if self.baseline is None:  # what the steps moved is counted from here on
+                    self.baseline = {"traffic": asdict(self.channel.traffic), "interface": self._interface_bytes()}
                 self._run_session()
                 return
             except SessionReset as reset:
@@ -299,16 +304,17 @@ class Cloud:
                      hello.session, hello.step, hello.attempt)
 
     def _ping(self) -> None:
-        """Calibration round trips: empty ones (the transport's own round-trip time), then large ones."""
+        """Link calibration before the first step: empty round trips (the round-trip time), then
+        ``size`` bytes down only and ``size`` bytes up only (each direction's throughput)."""
         small, large, size = self.pings
-        for label, count, payload in (("small", small, np.zeros(0, np.uint8)), ("large", large, np.zeros(size, np.uint8))):
+        for label, count, down, up in (("small", small, 0, 0), ("down", large, size, 0), ("up", large, 0, size)):
             times = []
             for _ in range(count):
                 start = time.perf_counter()
-                self.ask(Kind.PING, self.state.step, 0, [payload])
+                self.ask(Kind.PING, self.state.step, 0, [np.zeros(down, np.uint8), np.array([up], np.int64)])
                 times.append(time.perf_counter() - start)
             self.ping_times[label] = times
-        self.ping_times["large_bytes"] = [float(size)]
+        self.ping_times["bytes"] = [float(size)]
 
     def _run_session(self) -> None:
         s = self.state
@@ -385,9 +391,17 @@ class Cloud:
         self.current = None
         return time.perf_counter() - begin - p.waited_s
 
+    def _interface_bytes(self) -> dict[str, int] | None:
+        """Bytes the cloud's network interface received and sent (Ethernet, IP, TCP and all), if named."""
+        if self.interface is None:
+            return None
+        stats = Path("/sys/class/net") / self.interface / "statistics"
+        return {k: int((stats / f"{k}_bytes").read_text()) for k in ("rx", "tx")}
+
     def result(self) -> dict:
         return {"transcript": self.transcript, "steps": self.steps, "passes": self.passes, "pings": self.ping_times,
-                "traffic": asdict(self.channel.traffic), "resets": self.resets, "aborted_passes": self.aborted,
+                "traffic": asdict(self.channel.traffic), "baseline": self.baseline,
+                "interface": self._interface_bytes(), "resets": self.resets, "aborted_passes": self.aborted,
                 "kr_applied": sorted(list(k) for k in self.kr_applied), "kr_duplicates": self.kr_duplicates}
 
 
@@ -403,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pings", type=int, nargs=3, default=(0, 0, 0), metavar=("SMALL", "LARGE", "BYTES"))
     parser.add_argument("--delay-ms", type=float, default=0.0, help="emulated one-way delay of every received message")
     parser.add_argument("--limit", type=int, default=MAX_MESSAGE_BYTES, help="most bytes of one message")
+    parser.add_argument("--interface", default=None, help="network interface whose byte counters to report")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s cloud %(levelname)s %(message)s")
     torch.set_num_threads(1)
@@ -414,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     args.workdir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.workdir / ENDPOINT, channel.endpoint)  # the edge may start while the blocks load
-    cloud = Cloud(job, channel, tuple(args.pings))
+    cloud = Cloud(job, channel, tuple(args.pings), args.interface)
     try:
         cloud.serve(args.hello_timeout)
     except PeerLost as error:

@@ -45,7 +45,7 @@ from dlora_sim.errors import InputError
 from dlora_sim.io import atomic_write_bytes, atomic_write_json
 from dlora_sim.live.channel import EdgeChannel, PeerLost, answer
 from dlora_sim.live.job import LiveJob, group_of, kind_of, probe_plan, train_plan
-from dlora_sim.live.training import Batch, Batches, build, grad_norms, kr_round, new_controller, trainable_state
+from dlora_sim.live.training import Batch, Batches, build, grad_norms, kr_round, new_controller
 from dlora_sim.live.wire import Kind, Message
 from dlora_sim.profiling.models import PeftModule
 
@@ -102,6 +102,7 @@ class Edge:
         self.round_done_for = -1
         self.probe_grads: np.ndarray | None = None
         self.pass_: _Pass | None = None
+        self.checkpoint_due = False
         self.session, self.attempt = self._open_record()
         if (workdir / CHECKPOINT).exists():
             self._restore()
@@ -167,8 +168,8 @@ class Edge:
         """Answer one request; its time is recorded against its step (the edge's compute)."""
         start = time.perf_counter()
         before = self.pass_
-        if request.kind == Kind.PING:
-            reply = answer(Kind.REPLY, *request.arrays)
+        if request.kind == Kind.PING:  # calibration: answer as many bytes as asked
+            reply = answer(Kind.REPLY, np.zeros(int(request.arrays[1][0]), np.uint8))
         elif request.kind == Kind.NEXT:
             reply = self._next(request)
         else:
@@ -304,7 +305,12 @@ class Edge:
         self.losses.append(p.loss)
         self._journal({"step": self.step, "attempt": self.attempt, "loss": p.loss})
         self.step += 1
-        if self.step % self.job.checkpoint_every == 0 or self.step == self.job.steps:
+        self.checkpoint_due = self.step % self.job.checkpoint_every == 0 or self.step == self.job.steps
+
+    def after_answer(self) -> None:
+        """Checkpoint once the answer that ended a step is on its way (it overlaps the cloud's work)."""
+        if self.checkpoint_due:
+            self.checkpoint_due = False
             self._checkpoint()
 
     def _drop_pass(self) -> None:
@@ -332,7 +338,7 @@ def run(job: LiveJob, address: str, workdir: Path, idle_timeout_s: float, open_t
         while True:
             channel.open(edge.attempt, edge.step, edge.hello_arrays(), open_timeout_s)
             try:
-                channel.serve(edge.handle)
+                channel.serve(edge.handle, edge.after_answer)
                 break
             except PeerLost as lost:
                 log.warning("edge: %s; opening the session again", lost)

@@ -9,21 +9,27 @@ tests drive it by hand (kill the edge, start it again); :func:`run_live` is the 
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dlora_sim.live.job import LiveJob
-from dlora_sim.live.shaping import CLOUD_IP, LOOPBACK, LinkShape, ShapedLink, plan
+from dlora_sim.live.shaping import CLOUD_DEVICE, CLOUD_IP, LOOPBACK, LinkShape, ShapedLink, plan
 
 EDGE_DIR, CLOUD_DIR = "edge", "cloud"
 NAMESPACE_PORT = 5555
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _free_port() -> int:
@@ -50,7 +56,6 @@ class LiveRun:
     weights: dict[str, np.ndarray]
     journal: list[dict[str, Any]]
     wall_s: float
-    counters: dict[str, int] = field(default_factory=dict)
 
 
 def _tail(path: Path) -> str:
@@ -88,6 +93,10 @@ class LiveProcesses:
         self.edge_starts = self.cloud_starts = 0
 
     def __enter__(self) -> LiveProcesses:
+        # a SIGTERM must still stop both processes and delete the namespaces: make it an exit
+        self._sigterm = None
+        if threading.current_thread() is threading.main_thread():
+            self._sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "job.json").write_text(self.job.to_json(), encoding="utf-8")
         if self.shaped:
@@ -106,6 +115,8 @@ class LiveProcesses:
                 proc.wait()
         if self.link is not None:
             self.link.close()
+        if self._sigterm is not None:
+            signal.signal(signal.SIGTERM, self._sigterm)
 
     def _prefix(self, side: str) -> list[str]:
         return self.link.exec_prefix(side) if self.link is not None else []
@@ -122,7 +133,8 @@ class LiveProcesses:
         self.cloud_starts += 1
         command = [*self._prefix("cloud"), sys.executable, "-m", "dlora_sim.live.cloud", "--job", str(self.workdir / "job.json"),
                    "--bind", self.endpoint, "--workdir", str(self.workdir / CLOUD_DIR), "--timeout", f"{self.timeout_s:g}",
-                   "--retries", str(self.retries), "--pings", *map(str, self.pings), *self._common()]
+                   "--retries", str(self.retries), "--pings", *map(str, self.pings), *self._common(),
+                   *(["--interface", CLOUD_DEVICE] if self.link is not None else [])]
         with open(self.workdir / f"cloud-{self.cloud_starts}.log", "w", encoding="utf-8") as log:
             self.cloud = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
@@ -168,7 +180,7 @@ class LiveProcesses:
         return LiveRun(self.job, self.shape, self.note, self.shaped,
                        json.loads((edge_dir / "edge.json").read_text(encoding="utf-8")),
                        json.loads((cloud_dir / "cloud.json").read_text(encoding="utf-8")),
-                       weights, journal, wall_s, self.link.counters() if self.link is not None else {})
+                       weights, journal, wall_s)
 
 
 def run_live(job: LiveJob, workdir: Path, shape: LinkShape = LOOPBACK, timeout_s: float = 600.0,

@@ -27,6 +27,7 @@ from dlora_sim import cost
 from dlora_sim.errors import InputError
 
 EDGE_IP, CLOUD_IP = "10.213.0.1", "10.213.0.2"
+EDGE_DEVICE, CLOUD_DEVICE = "dl-edge", "dl-cloud"
 PREFIX = "dlora-live-"
 _counter = itertools.count()
 
@@ -112,8 +113,12 @@ def plan(shape: LinkShape) -> tuple[bool, str]:
 
 
 def _tbf(rate_bps: float) -> list[str]:
-    """tbf arguments for ``rate_bps``: a burst of a few packets and room for a second of traffic."""
-    burst = max(16 * 1514, int(rate_bps / 8 / 250))  # >= the rate's bytes per 4 ms tick
+    """tbf arguments for ``rate_bps``: a burst of two packets or 1 ms of the rate, room for a second.
+
+    Why so small a burst: DLoRA's messages come one at a time with pauses between them, and every
+    pause refills the bucket; a burst of B bytes lets each message start B bytes ahead of the rate.
+    """
+    burst = max(2 * 1514, int(rate_bps / 8 / 1000))
     limit = max(1 << 20, int(rate_bps / 8))
     return ["tbf", "rate", f"{int(rate_bps)}bit", "burst", str(burst), "limit", str(limit)]
 
@@ -152,9 +157,12 @@ class ShapedLink:
         s = self.shape
         for ns in (self.edge_ns, self.cloud_ns):
             self._check("ip", "netns", "add", ns)
-        self._check("ip", "link", "add", "dl-edge", "netns", self.edge_ns, "type", "veth",
-                    "peer", "name", "dl-cloud", "netns", self.cloud_ns)
-        for ns, dev, ip, rate in ((self.edge_ns, "dl-edge", EDGE_IP, s.up_bps), (self.cloud_ns, "dl-cloud", CLOUD_IP, s.down_bps)):
+            # a tunnel that pauses between messages keeps its congestion window (the simulator's
+            # link is a steady pipe): no slow start after idle, in our namespaces only
+            self._check("ip", "netns", "exec", ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/tcp_slow_start_after_idle")
+        self._check("ip", "link", "add", EDGE_DEVICE, "netns", self.edge_ns, "type", "veth",
+                    "peer", "name", CLOUD_DEVICE, "netns", self.cloud_ns)
+        for ns, dev, ip, rate in ((self.edge_ns, EDGE_DEVICE, EDGE_IP, s.up_bps), (self.cloud_ns, CLOUD_DEVICE, CLOUD_IP, s.down_bps)):
             self._check("ip", "-n", ns, "addr", "add", f"{ip}/30", "dev", dev)
             self._check("ip", "-n", ns, "link", "set", dev, "up")
             self._check("ip", "-n", ns, "link", "set", "lo", "up")
@@ -175,7 +183,7 @@ class ShapedLink:
     def counters(self) -> dict[str, int]:
         """Bytes and packets each end of the veth sent (Ethernet, IP and TCP headers included)."""
         out = {}
-        for side, ns, dev in (("edge", self.edge_ns, "dl-edge"), ("cloud", self.cloud_ns, "dl-cloud")):
+        for side, ns, dev in (("edge", self.edge_ns, EDGE_DEVICE), ("cloud", self.cloud_ns, CLOUD_DEVICE)):
             done = _run("ip", "netns", "exec", ns, "cat", f"/sys/class/net/{dev}/statistics/tx_bytes",
                         f"/sys/class/net/{dev}/statistics/tx_packets")
             if done.returncode == 0 and len(done.stdout.split()) == 2:
