@@ -183,3 +183,12 @@ def test_thin_timeline_bins_busy_devices_and_keeps_quiet_ones():
     assert all(r["state"] == "upload" and "upload 67%" in r["detail"] for r in mine)
     assert mine[0]["start_s"] == 0.0 and math.isclose(mine[-1]["end_s"], 2999.9)
     assert [r for r in out if r["device"] == 1] == quiet
+
+
+def test_completion_cdf_uses_a_log_axis_when_strategies_differ_by_orders_of_magnitude():
+    """Cloud-only in half an hour beside DLoRA in a week: the time axis becomes logarithmic."""
+    from dlora_sim.report.fleet import completion_cdf
+
+    wide = completion_cdf({"cloud-only": [1800.0, 1900.0], "dlora-all": [600_000.0, 650_000.0]})
+    close = completion_cdf({"dlora-kr": [1800.0, 2000.0], "dlora-all": [2500.0, 3000.0]})
+    assert wide.layout.xaxis.type == "log" and close.layout.xaxis.type == "linear"

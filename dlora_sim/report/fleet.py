@@ -70,7 +70,12 @@ def completion_cdf(
         fig.add_trace(go.Scatter(x=xs / 3600.0, y=ys, mode="lines", line={"shape": "hv"}, name=name,
                                  marker_color=strategy_colour(strategy), hovertext=hover,
                                  hoverinfo="text"))
-    fig.update_xaxes(title_text="job completion time (hours since start)")
+    finished = [float(x) for v in completion_s.values() for x in v if x == x and x > 0]
+    # strategies can differ by orders of magnitude (cloud-only in minutes, DLoRA in days): a log
+    # axis keeps every curve readable once the spread exceeds 10x
+    wide = bool(finished) and max(finished) > 10 * min(finished)
+    fig.update_xaxes(title_text="job completion time (hours since start" + (", log scale)" if wide else ")"),
+                     type="log" if wide else "linear")
     fig.update_yaxes(title_text="fraction of devices finished", range=[0, 1.02])
     return finish(fig, title)
 
