@@ -229,6 +229,28 @@ def _strategies() -> str:
 
 
 PRIVACY_RECORD = REPO / "profiles" / "privacy" / "privacy.json"
+FEDERATED = REPO / "profiles" / "federated"
+
+
+def _federated() -> str:
+    """Federated LoRA's accuracy (real FedAvg runs) next to one user's all-modules LoRA."""
+    from dlora_sim.cli.fed import group_records, load_records
+
+    rows = group_records(load_records(FEDERATED))
+    single = [r for r in _accuracy_groups() if r.task == "noun-supersense" and r.peft == "lora" and r.arm == "all"]
+    lines = ["| noun supersense, LoRA r=8 | users | label skew (0 = IID) | test acc % | seeds |",
+             "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        acc = 100 * np.array(r.test_accuracy)
+        lines.append(f"| FedAvg, Dirichlet α = {r.alpha:g}, {r.rounds} rounds × {r.local_steps} local steps "
+                     f"| {r.users} | {np.mean(r.label_skew):.2f} | {acc.mean():.1f} [{acc.min():.1f}–{acc.max():.1f}] "
+                     f"| {len(acc)} |")
+    for r in single:
+        acc = 100 * np.array(r.test_accuracy)
+        lines.append(f"| one user, all {r.n_modules} modules (the DLoRA baseline's accuracy) | 1 | – "
+                     f"| {acc.mean():.1f} [{acc.min():.1f}–{acc.max():.1f}] | {len(acc)} |")
+    lines += ["", "`dlora-sim fed table profiles/federated` has every run (`scripts/reproduce_federated.sh`)."]
+    return "\n".join(lines)
 
 
 def _privacy() -> str:
@@ -256,6 +278,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "kr-budget": ("README.md", _kr_budget),
     "strategies": ("README.md", _strategies),
     "privacy": ("README.md", _privacy),
+    "federated": ("README.md", _federated),
     "cost-sensitivity": ("docs/cost.md", _sensitivity),
     "cost-phone-lte": ("docs/cost.md", _phone_lte),
 }
