@@ -103,9 +103,10 @@ def _flops(job: LiveJob, run: LiveRun) -> tuple[float, float]:
 
 
 def compute_speeds(run: LiveRun) -> Compute:
-    """Both processes' FLOP/s over a whole run (the cost model's FLOPs over their working seconds)."""
+    """Both processes' FLOP/s over a run's steps (the cost model's FLOPs over their working seconds;
+    the pings before the first step and the closing ``NEXT`` after the last are not steps)."""
     edge_flops, cloud_flops = _flops(run.job, run)
-    edge_s = sum(b[3] for b in run.edge["busy"] if b[1] != "none")
+    edge_s = sum(b[3] for b in run.edge["busy"] if b[1] != "none" and b[0] < run.job.steps)
     cloud_s = sum(p["busy_s"] for p in run.cloud["passes"])
     return Compute(edge_flops / edge_s, cloud_flops / cloud_s)
 
