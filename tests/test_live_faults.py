@@ -13,9 +13,10 @@ import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("peft")
-pytest.importorskip("zmq", reason="the live runtime needs the [live] extra (pyzmq)")
+zmq = pytest.importorskip("zmq", reason="the live runtime needs the [live] extra (pyzmq)")
 
 from dlora_sim.live.job import LiveJob  # noqa: E402
+from dlora_sim.live.wire import Kind, Message, encode  # noqa: E402
 from dlora_sim.live.runner import LiveProcesses  # noqa: E402
 from dlora_sim.live.training import reference_train  # noqa: E402
 
@@ -47,8 +48,23 @@ def _same(weights: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> b
                                                         for k in reference)
 
 
+def _garbage(endpoint: str, workdir: Path) -> None:
+    """What a stranger on the cloud's port might send: no message, an oversized one, a bad hello."""
+    deadline = time.monotonic() + 120
+    while not (workdir / "cloud" / "cloud.endpoint").exists():  # the cloud has bound its address
+        assert time.monotonic() < deadline, "the cloud never bound its address"
+        time.sleep(0.05)
+    stranger = zmq.Context.instance().socket(zmq.DEALER)
+    stranger.connect(endpoint)
+    stranger.send_multipart([b"not a message"])
+    stranger.send_multipart(encode(Message(Kind.FWD, 1, 0, 1, 1, 0, (np.zeros(5 << 20, np.uint8),)), limit=1 << 30))
+    stranger.send_multipart(encode(Message(Kind.HELLO, 1, 0, 1, 0, 0, (np.ones(3, np.uint8),))))
+    stranger.close(linger=10000)
+
+
 def test_a_killed_edge_resumes_from_its_checkpoint_and_nothing_is_lost_or_applied_twice(tmp_path, reference):
-    with LiveProcesses(JOB, tmp_path, timeout_s=2.0, retries=1) as processes:
+    with LiveProcesses(JOB, tmp_path, timeout_s=2.0, retries=1, limit=4 << 20) as processes:
+        _garbage(processes.endpoint, tmp_path)  # refused, one line each, and the session below goes on
         first = processes.start_edge()
         _wait_for_step(tmp_path, 2)  # step 2 is applied, not checkpointed; the edge is in step 3
         first.kill()
@@ -65,6 +81,8 @@ def test_a_killed_edge_resumes_from_its_checkpoint_and_nothing_is_lost_or_applie
     # the cloud dropped the old attempt's work and applied each KR decision once per attempt
     applied = [tuple(k) for k in run.cloud["kr_applied"]]
     assert len(applied) == len(set(applied)) and run.cloud["kr_duplicates"] == 0
+    refused = [line for line in (tmp_path / "cloud-1.log").read_text().splitlines() if "refused a message" in line]
+    assert [line.split("refused a message: ")[1].split(":")[0] for line in refused] == ["header", "size", "hello"]
     steps = {}
     for record in run.cloud["steps"]:
         steps[record["step"]] = record["attempt"]

@@ -40,7 +40,7 @@ from dlora_sim.errors import InputError
 from dlora_sim.io import atomic_write_json, atomic_write_text
 from dlora_sim.live.channel import CloudChannel, PeerLost, SessionReset
 from dlora_sim.live.job import LiveJob, group_of, kind_of, probe_plan, train_plan
-from dlora_sim.live.wire import MAX_MESSAGE_BYTES, Kind, Message
+from dlora_sim.live.wire import MAX_MESSAGE_BYTES, Kind, Message, WireError
 from dlora_sim.profiling.models import model_folder
 
 log = logging.getLogger("dlora_sim.live")
@@ -258,30 +258,42 @@ class Cloud:
     def _resume(self, hello: Message) -> None:
         """Take the session where the hello puts it: its step, active set and killed modules' copies."""
         mask, weights = hello.arrays if len(hello.arrays) == 2 else (None, None)
-        if mask is None or mask.shape != (len(self.names),):
-            raise ProtocolError(f"a hello needs the active mask of {len(self.names)} modules")
+        if mask is None or mask.shape != (len(self.names),) or not 0 <= hello.step <= self.job.steps:
+            raise WireError(f"hello: needs a step in 0..{self.job.steps}, the active mask of {len(self.names)} "
+                            "modules and the killed modules' weights")
         active = mask.astype(bool)
-        self.state = Session(hello.session, hello.attempt, hello.step, active, self._unpack(weights, ~active))
+        try:
+            offloaded = self._unpack(weights, ~active)
+        except ProtocolError as error:
+            raise WireError(f"hello: {error}") from None
+        self.state = Session(hello.session, hello.attempt, hello.step, active, offloaded)
 
     def _unpack(self, flat: np.ndarray, which: np.ndarray, grad: bool = False) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
         """Modules' (A, B) from the wire's layout (table order, A then B, fp32)."""
-        out, offset, flat = {}, 0, torch.from_numpy(np.array(flat, dtype=np.float32))
-        for i in np.flatnonzero(which):
+        chosen = np.flatnonzero(which)
+        expected = sum(ra * ca + rb * cb for (ra, ca), (rb, cb) in (self.shapes[i] for i in chosen))
+        if flat.dtype != np.float32 or flat.size != expected:
+            raise ProtocolError(f"{flat.size} {flat.dtype} values for the {expected} fp32 weights of {len(chosen)} modules")
+        out, offset, values = {}, 0, torch.from_numpy(flat.copy())
+        for i in chosen:
             (ra, ca), (rb, cb) = self.shapes[i]
-            a = flat[offset:offset + ra * ca].view(ra, ca).clone().requires_grad_(grad)
+            a = values[offset:offset + ra * ca].view(ra, ca).clone().requires_grad_(grad)
             offset += ra * ca
-            b = flat[offset:offset + rb * cb].view(rb, cb).clone().requires_grad_(grad)
+            b = values[offset:offset + rb * cb].view(rb, cb).clone().requires_grad_(grad)
             offset += rb * cb
             out[int(i)] = (a, b)
-        if offset != flat.numel():
-            raise ProtocolError(f"{flat.numel()} weight values for {offset} weights of {int(np.sum(which))} modules")
         return out
 
     def serve(self, hello_timeout_s: float) -> None:
         """Serve sessions until one finishes its job (resuming across edge restarts)."""
         identity, hello = self.channel.wait_hello(hello_timeout_s)
         while True:
-            self._resume(hello)
+            try:
+                self._resume(hello)
+            except WireError as error:  # refused like any unreadable message: one line, and on
+                log.warning("refused a message: %s", error)
+                identity, hello = self.channel.wait_hello(hello_timeout_s)
+                continue
             self.channel.welcome(identity, hello)
             log.info("cloud: session %x open at step %d (attempt %d)", hello.session, hello.step, hello.attempt)
             try:
