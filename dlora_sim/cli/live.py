@@ -99,7 +99,7 @@ def live_command(
             losses = run.edge["losses"]
             typer.echo(f"{shape.name}: loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} steps, "
                        f"{side.step_s:.3f} s/step, up {side.bytes_up / 1e6:.3f} MB, down {side.bytes_down / 1e6:.3f} MB, "
-                       f"{side.round_trips} round trips ({run.link_note})")
+                       f"{side.round_trips} round trips")
     except LiveRunError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
