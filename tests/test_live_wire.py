@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -135,7 +136,13 @@ def test_garbage_to_either_side_is_one_logged_line_and_the_session_goes_on(caplo
             stranger = zmq.Context.instance().socket(zmq.DEALER)
             stranger.connect(pair.cloud.endpoint)
             stranger.send_multipart([b"DLRA" + b"\x00" * 40])
+            # the stranger connects asynchronously: keep the session talking until its frame has
+            # been read (and refused), at most a few seconds
+            deadline = time.monotonic() + 10.0
             reply = pair.cloud.request(Kind.PING, 0, 0, [np.ones(4, np.float32)])
+            while pair.cloud.traffic.refused < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+                reply = pair.cloud.request(Kind.PING, 0, 0, [np.ones(4, np.float32)])
             stranger.close(linger=0)
         assert reply.kind == Kind.REPLY
         refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused a message")]
