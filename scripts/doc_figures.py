@@ -230,6 +230,24 @@ def _strategies() -> str:
 
 PRIVACY_RECORD = REPO / "profiles" / "privacy" / "privacy.json"
 FEDERATED = REPO / "profiles" / "federated"
+KR_STUDY = REPO / "profiles" / "kr-study"
+#: the study's finished phase: noun supersense at B = 3, seeds 0-9 (later phases are left out so
+#: that runs still being added elsewhere in the folder do not move these numbers)
+KR_STUDY_PHASE = ("noun-supersense", 3, range(10))
+
+
+def _kr_study() -> str:
+    """The KR study's paired comparison: every arm against random and static-random."""
+    from dlora_sim.study.paired import compare_arms, load_runs, summarise_arms
+    from dlora_sim.study.tables import summary_markdown
+
+    task, budget, seeds = KR_STUDY_PHASE
+    runs, _ = load_runs(KR_STUDY)
+    runs = [r for r in runs if r.setting.task == task and r.seed in seeds
+            and (r.budget == budget or r.variant in ("all", "head-only"))]
+    arms = summarise_arms(runs)
+    rows = [row for baseline in ("random", "static-random") for row in compare_arms(runs, baseline, budget)]
+    return summary_markdown(arms, rows)
 
 
 def _federated() -> str:
@@ -279,6 +297,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "strategies": ("README.md", _strategies),
     "privacy": ("README.md", _privacy),
     "federated": ("README.md", _federated),
+    "kr-study": ("README.md", _kr_study),
     "cost-sensitivity": ("docs/cost.md", _sensitivity),
     "cost-phone-lte": ("docs/cost.md", _phone_lte),
 }
