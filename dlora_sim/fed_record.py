@@ -14,14 +14,13 @@ malformed with one line naming the file and the field.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dlora_sim.errors import InputError, first_problem
-from dlora_sim.io import MAX_DEPTH, MAX_EXACT_INT, atomic_write_json, first_at, too_deep_at
+from dlora_sim.io import MAX_DEPTH, MAX_EXACT_INT, atomic_write_json, first_at, read_json_object, too_deep_at
 
 __all__ = ["KIND", "SCHEMA_VERSION", "FedCost", "FedPeft", "FedRecord", "FedResult", "FedSetup", "FedSplit",
            "load_fed_record", "save_fed_record"]
@@ -178,21 +177,7 @@ def load_fed_record(path: str | Path) -> FedRecord:
             validation (the message names the field).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such federated result file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read federated result ({' '.join(str(error).split())})") from None
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as error:
-        hint = " (file looks truncated)" if error.pos >= len(text.rstrip()) else ""
-        raise InputError(f"{path}: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}{hint}") from None
-    except (ValueError, RecursionError) as error:  # an integer too long, nesting too deep
-        raise InputError(f"{path}: not a federated result: {' '.join(str(error).split()) or type(error).__name__}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: a federated result must be a JSON object, got {type(data).__name__}")
+    data = read_json_object(path, "federated result")
     where = too_deep_at(data)
     if where is not None:
         raise InputError(f"{path}: {where}: nested more than {MAX_DEPTH} levels deep")

@@ -180,6 +180,35 @@ def _move_into_place(tmp: Path, path: Path) -> None:
 # ------------------------------------------------------------------------------------ reading
 
 
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """The JSON object in ``path``, for a reader of records (``what``: "profile", ...).
+
+    Raises:
+        InputError: one line naming the file: missing, unreadable or not UTF-8, not JSON (line
+            and column, and whether it looks truncated), an integer too long to read, nested too
+            deep for the parser, or not a JSON object.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such {what} file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot read {what} ({' '.join(str(error).split())})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        hint = " (file looks truncated)" if error.pos >= len(text.rstrip()) else ""
+        raise InputError(f"{path}: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}{hint}") from None
+    except ValueError as error:  # an integer too long to convert
+        raise InputError(f"{path}: not a {what}: {' '.join(str(error).split())}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a {what}: nested more than {MAX_DEPTH} levels deep") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a {what} must be a JSON object, got {type(data).__name__}")
+    return data
+
+
 def dig(obj: Any, dotted: str, default: Any = None) -> Any:
     """``dig(d, "job.budget")``: nested lookup that returns ``default`` on any missing step.
 

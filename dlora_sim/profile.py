@@ -13,7 +13,6 @@ settings are mirrored field by field in :class:`KRSettings` (a test keeps them i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dlora_sim.errors import InputError, first_problem
-from dlora_sim.io import MAX_DEPTH, MAX_EXACT_INT, atomic_write_json, first_at, too_deep_at
+from dlora_sim.io import MAX_DEPTH, MAX_EXACT_INT, atomic_write_json, first_at, read_json_object, too_deep_at
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -330,23 +329,7 @@ def load_profile(path: str | Path) -> Profile:
             validation (the message names the field).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such profile file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read profile ({_one_line(error)})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        hint = " (file looks truncated)" if error.pos >= len(text.rstrip()) else ""
-        raise InputError(f"{path}: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}{hint}") from None
-    except ValueError as error:  # an integer too long to convert
-        raise InputError(f"{path}: not a profile: {_one_line(error)}") from None
-    except RecursionError:
-        raise InputError(f"{path}: not a profile: nested more than {MAX_DEPTH} levels deep") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: a profile must be a JSON object, got {type(data).__name__}")
+    data = read_json_object(path, "profile")
     _refuse_unreadable_values(data, path)
     version = data.get("schema_version")
     if type(version) is not int or version not in READABLE_VERSIONS:
@@ -387,10 +370,6 @@ def _refuse_unreadable_values(data: dict[str, Any], path: Path) -> None:
 def save_profile(profile: Profile, path: str | Path) -> None:
     """Write ``profile`` as sorted, indented JSON, atomically (all or nothing)."""
     atomic_write_json(path, profile.model_dump(mode="json"))
-
-
-def _one_line(value: object) -> str:
-    return " ".join(str(value).split())
 
 
 # -- helpers for the simulator and the dashboards -------------------------------------------
