@@ -43,8 +43,6 @@ __all__ = [
     "active_matrix",
     "active_fraction_series",
     "churn_series",
-    "swap_fraction_series",
-    "scale_swaps",
     "mean_trainable_params",
 ]
 
@@ -412,37 +410,3 @@ def churn_series(profile: Profile) -> tuple[np.ndarray, np.ndarray]:
     kills = (before & ~matrix).sum(axis=1)
     revivals = (~before & matrix).sum(axis=1)
     return kills, revivals
-
-
-def swap_fraction_series(profile: Profile) -> np.ndarray:
-    """Per round, revivals as a fraction of the modules active before the round.
-
-    With a constant budget each revival replaces one kill, so this is the share of the active
-    set swapped out in the round; it is what :func:`scale_swaps` carries to another job size.
-    """
-    matrix = active_matrix(profile)
-    _, revivals = churn_series(profile)
-    before_sizes = np.concatenate([[profile.n_modules], matrix[:-1].sum(axis=1)])
-    return revivals / np.maximum(before_sizes, 1)
-
-
-def scale_swaps(swap_fractions: np.ndarray, budget: int) -> np.ndarray:
-    """Swaps per round for a job with ``budget`` active modules, keeping each round's fraction.
-
-    Rounding carries its remainder to the next round (error diffusion), so the total number of
-    swaps matches ``sum(fraction) · budget`` to within one and no round exceeds the budget.
-
-    Args:
-        swap_fractions: per-round swap fractions, e.g. from :func:`swap_fraction_series`.
-        budget: B of the simulated job.
-
-    Returns:
-        Int array, one swap count per round, each in 0..budget.
-    """
-    out = np.zeros(len(swap_fractions), dtype=int)
-    carry = 0.0
-    for r, fraction in enumerate(np.asarray(swap_fractions, dtype=float)):
-        want = fraction * budget + carry
-        out[r] = min(budget, max(0, int(np.floor(want + 0.5))))
-        carry = want - out[r]
-    return out

@@ -20,8 +20,6 @@ from dlora_sim.profile import (
     churn_series,
     load_profile,
     save_profile,
-    scale_swaps,
-    swap_fraction_series,
 )
 from test_profile_schema_builder import build_profile
 
@@ -236,14 +234,3 @@ def test_active_fraction_and_churn_helpers(profile):
     kills, revivals = churn_series(profile)
     assert kills[1] == 21 and revivals[1] == 0
     assert np.array_equal(kills[2:], revivals[2:])
-    swaps = swap_fraction_series(profile)
-    assert np.allclose(swaps[2:], revivals[2:] / 3)
-
-
-def test_scale_swaps_keeps_the_fraction_and_the_total():
-    """Scaling swap fractions to a bigger budget keeps each round's share and the total within one."""
-    fractions = np.array([0.0, 1 / 3, 1 / 3, 0.0, 2 / 3, 1 / 3])
-    scaled = scale_swaps(fractions, budget=16)
-    assert scaled.max() <= 16 and scaled.min() >= 0
-    assert abs(scaled.sum() - fractions.sum() * 16) <= 1
-    assert np.array_equal(scale_swaps(fractions, budget=3), np.array([0, 1, 1, 0, 2, 1]))
