@@ -29,7 +29,7 @@ TABLE = "sweep.parquet"
 #: accuracy is not a single user's (profiles/federated/), so it has none here.
 ARM_OF_STRATEGY: dict[str, str] = {
     "dlora-all": "all", "cloud-only": "all", "edge-only": "all", "edge-only-int4": "all", "split-lora": "all",
-    "dlora-kr": "kr", "dlora-random": "random",
+    "dlora-kr": "kr", "dlora-random": "random", "dlora-static-random": "static-random",
 }
 
 #: a profile's budget fraction B/N may differ from a point's by this much (relative) and match

@@ -26,7 +26,8 @@ PROFILES = {
     "all-profile": REPO / "profiles" / "noun-supersense-lora-all-b3-s0.json",
 }
 DLORA_CASES = list(itertools.product(
-    ("dlora-all", "dlora-kr", "dlora-random"), ("activations", "weights"), ("offload", "edge-forward"),
+    ("dlora-all", "dlora-kr", "dlora-random", "dlora-static-random"), ("activations", "weights"),
+    ("offload", "edge-forward"),
     (1, 2, 3), (10, 50, 200), sorted(PROFILES),
 ))
 CASES = [(s, "activations", "offload", 1, 50, "kr-profile")

@@ -9,8 +9,8 @@ recorded before training as the trainer does (``KRController.set_baseline``):
 - a round runs after every ``window_steps`` steps, never after the last step;
 - rounds ``0 .. warmup_rounds - 1`` decide nothing, so every module trains for
   ``(warmup_rounds + 1) * window_steps`` steps; round ``warmup_rounds`` makes the first decision;
-- the first decision cuts to B (``kr``, ``random``, ``static-topB``) or starts shrinking by
-  ``kill_keep_fraction`` per round (``kill-only``);
+- the first decision cuts to B (``kr``, ``random``, ``static-topB``, ``static-random``) or starts
+  shrinking by ``kill_keep_fraction`` per round (``kill-only``); the static arms keep that set;
 - a round probes exactly when :func:`~dlora_sim.kr.controller.round_work_at` says so (arm
   ``kr``: after warm-up, when some module is frozen), and computes the norms it says;
 - later rounds swap modules: ``random`` re-draws its set, ``B (1 - B/N)`` swaps a round on
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlora_sim.kr.controller import KRConfig, round_work_at
+from dlora_sim.kr.controller import STATIC_ARMS, KRConfig, round_work_at
 
 __all__ = ["KRRound", "KRSchedule", "ScheduleCounts", "job_schedule", "profile_churn"]
 
@@ -184,7 +184,7 @@ def job_schedule(config: KRConfig, n_modules: int, total_steps: int, churn: floa
                 frozen = target == budget
             elif index == first:
                 target = budget
-                frozen = config.arm == "static-topB"
+                frozen = config.arm in STATIC_ARMS
             else:
                 carry += per_round
                 revives = min(cap, int(math.floor(carry + 1e-9)))

@@ -20,6 +20,7 @@ STRATEGY_LABELS: dict[str, str] = {
     "dlora-all": "DLoRA, all modules trained",
     "dlora-kr": "DLoRA + Kill-and-Revive",
     "dlora-random": "DLoRA + random-B modules",
+    "dlora-static-random": "DLoRA + a random B fixed for the run",
     "split-lora": "Split learning + LoRA (first blocks on the device)",
     "fed-lora": "Federated LoRA (local training, FedAvg)",
     "edge-only-int4": "Edge-only PEFT on a 4-bit base",
@@ -31,12 +32,13 @@ STRATEGY_COLOURS: dict[str, str] = {
     "dlora-all": "#1f77b4",
     "dlora-kr": "#d62728",
     "dlora-random": "#ff7f0e",
+    "dlora-static-random": "#bcbd22",
     "split-lora": "#2ca02c",
     "fed-lora": "#9467bd",
     "edge-only-int4": "#e377c2",
 }
 
-_FALLBACK_COLOURS = ["#17becf", "#bcbd22", "#aec7e8", "#ffbb78", "#98df8a"]
+_FALLBACK_COLOURS = ["#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5"]
 
 TEMPLATE = "plotly_white"
 

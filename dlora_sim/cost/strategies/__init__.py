@@ -18,6 +18,7 @@ from dlora_sim.cost.strategies.dlora import (
     DLoRA,
     DLoRAKillRevive,
     DLoRARandom,
+    DLoRAStaticRandom,
     kr_round_exchanges,
     offloaded_module_bytes,
     probe_exchanges,
@@ -46,8 +47,8 @@ def register(strategy: Strategy) -> None:
     REGISTRY[strategy.name] = strategy
 
 
-for _strategy in (CloudOnly(), EdgeOnly(), DLoRA(), DLoRAKillRevive(), DLoRARandom(), SplitLoRA(), FedLoRA(),
-                  EdgeOnlyInt4()):
+for _strategy in (CloudOnly(), EdgeOnly(), DLoRA(), DLoRAKillRevive(), DLoRARandom(), DLoRAStaticRandom(),
+                  SplitLoRA(), FedLoRA(), EdgeOnlyInt4()):
     register(_strategy)
 
 STRATEGIES: tuple[str, ...] = tuple(REGISTRY)
@@ -102,7 +103,8 @@ def kr_schedule(job: JobSpec, strategy: str) -> KRSchedule:
     """The job's KR rounds under ``strategy``: the one schedule that every part prices and replays.
 
     A strategy with a KR arm runs the controller's rules for it (``kr``: probe ``all``, score
-    ``norm-diff``; ``random``: a fresh B every round) with the job's window
+    ``norm-diff``; ``random``: a fresh B every round; ``static-random``: one draw, kept) with the
+    job's window
     (``kr_interval_steps``), warm-up and churn; other strategies have no rounds.
     """
     return _kr_schedule(job, get_strategy(strategy).kr_arm)

@@ -243,3 +243,12 @@ class DLoRARandom(DLoRA):
     name: ClassVar[str] = "dlora-random"
     summary: ClassVar[str] = "DLoRA + random B modules, re-drawn every round"
     kr_arm: ClassVar[str | None] = "random"
+
+
+class DLoRAStaticRandom(DLoRA):
+    """DLoRA with B modules drawn at random once, at the first decision, and kept: the control
+    that separates *which* modules train from *how often the set changes*."""
+
+    name: ClassVar[str] = "dlora-static-random"
+    summary: ClassVar[str] = "DLoRA + a random B fixed for the whole run"
+    kr_arm: ClassVar[str | None] = "static-random"
