@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import simpy
 
-from dlora_sim.sim.availability import complement, offline_intervals, online_fraction
+from dlora_sim.sim.availability import complement, online_fraction
+from dlora_sim.sim.fleet import OUTAGE_BLOCK, GroupOutages
 from dlora_sim.sim.cloud import GpuPool
 from dlora_sim.sim.links import FlowNetwork
 from dlora_sim.sim.queue import UpdateQueue
-from dlora_sim.sim.rng import stream
 
 
 @pytest.fixture
@@ -130,9 +130,10 @@ def test_a_full_queue_makes_the_sender_wait(env):
     assert third.triggered and queue.delivered == 3
 
 
-def test_markov_outages_follow_their_means_and_streams_are_per_purpose():
-    """A Markov device with 30 min on / 10 min off is online about 75% of a long horizon, and its
-    outages do not depend on draws of another purpose."""
+def test_markov_outages_follow_their_means_and_streams_are_per_group():
+    """A Markov device with 30 min on / 10 min off is online about 75% of a long horizon; its
+    outages are the same whatever the size of its group or the other groups, and they chain
+    across the blocks the segment engine draws them in."""
     class Model:
         kind = "markov"
         mean_online_s = 1800.0
@@ -140,10 +141,11 @@ def test_markov_outages_follow_their_means_and_streams_are_per_purpose():
         start_online = True
 
     horizon = 2_000_000.0
-    a = offline_intervals(Model(), horizon, stream(1, 5, "availability"))
-    stream(1, 5, "speed").random(1000)
-    b = offline_intervals(Model(), horizon, stream(1, 5, "availability"))
-    assert a == b
+    a = GroupOutages(Model(), 3, 1, "phones").intervals(2, horizon)
+    b = GroupOutages(Model(), 50, 1, "phones").intervals(2, horizon)
+    other = GroupOutages(Model(), 3, 1, "laptops").intervals(2, horizon)
+    assert a == b and a != other
+    assert len(a) > 3 * OUTAGE_BLOCK
     assert online_fraction(a, horizon) == pytest.approx(0.75, abs=0.03)
     assert all(x[1] < y[0] for x, y in zip(a, a[1:]))
 

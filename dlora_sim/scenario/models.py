@@ -141,7 +141,7 @@ class RunConfig(_Section):
     seed: NonNegativeInt = 0
     horizon_s: Annotated[float, Field(ge=1.0, le=MAX_SECONDS, allow_inf_nan=False)] = 7 * 24 * 3600.0
     strategies: Annotated[tuple[str, ...], Lax] = ("dlora-all", "dlora-kr")
-    granularity: Literal["module", "step"] = "step"
+    granularity: Literal["module", "step", "segment"] = "step"
     timeline_sample_devices: NonNegativeInt = 8
 
     @field_validator("strategies")

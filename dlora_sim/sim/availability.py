@@ -1,47 +1,14 @@
-"""When each device is reachable: always, a Markov on/off process, or a recorded trace.
+"""Interval helpers for availability: a trace's online spans as offline gaps, online fractions.
 
-A phone on a train is the picture: online for a while, then a tunnel. The engine only needs the
-offline intervals of each device, drawn once before the run from the device's own random stream
-(:func:`dlora_sim.sim.rng.stream`), so that every strategy of a paired run meets exactly the same
-tunnels at exactly the same times.
-
-The models are the scenario's (``kind`` = ``always`` | ``markov`` | ``trace``); this module only
-turns one into intervals.
+The outages themselves are drawn per fleet group in :mod:`dlora_sim.sim.fleet`; these two
+functions are the plain interval arithmetic it and the reports share.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import numpy as np
-
-__all__ = ["offline_intervals", "online_fraction", "complement"]
-
-
-def offline_intervals(
-    model: Any, horizon_s: float, rng: np.random.Generator, device_index: int = 0
-) -> list[tuple[float, float]]:
-    """Return the sorted, disjoint offline intervals of one device that start before ``horizon_s``.
-
-    Args:
-        model: the scenario's availability model (attribute ``kind``).
-        horizon_s: the end of simulated time; later intervals are not needed.
-        rng: the device's own ``"availability"`` stream.
-        device_index: the device's index inside its fleet group (selects a trace row).
-
-    Returns:
-        A list of ``(t_off_s, t_on_s)``; the last interval may end after the horizon
-        (``inf`` when a trace never brings the device back).
-    """
-    kind = getattr(model, "kind", None)
-    if kind == "always":
-        return []
-    if kind == "markov":
-        return _markov(model.mean_online_s, model.mean_offline_s, model.start_online, horizon_s, rng)
-    if kind == "trace":
-        return complement(model.intervals_for(device_index), horizon_s)
-    raise ValueError(f"unknown availability kind {kind!r}")
+__all__ = ["online_fraction", "complement"]
 
 
 def complement(online: Sequence[tuple[float, float]], horizon_s: float) -> list[tuple[float, float]]:
@@ -56,24 +23,6 @@ def complement(online: Sequence[tuple[float, float]], horizon_s: float) -> list[
             return out
     out.append((t_s, float("inf")))
     return out
-
-
-def _markov(
-    mean_online_s: float, mean_offline_s: float, start_online: bool, horizon_s: float,
-    rng: np.random.Generator,
-) -> list[tuple[float, float]]:
-    online = bool(start_online)
-    t_s = 0.0
-    out: list[tuple[float, float]] = []
-    while t_s < horizon_s:
-        if online:
-            t_s += float(rng.exponential(mean_online_s))
-        else:
-            end_s = t_s + float(rng.exponential(mean_offline_s))
-            out.append((t_s, end_s))
-            t_s = end_s
-        online = not online
-    return [(a, b) for a, b in out if a < horizon_s]
 
 
 def online_fraction(intervals: Sequence[tuple[float, float]], horizon_s: float) -> float:

@@ -1,8 +1,8 @@
 """``simulate``: run every strategy of a scenario on the same fleet, same outages, same seed.
 
 The engine is the stage manager: it builds the world once (devices with their speeds, links,
-paths through the shared network and outage intervals, all drawn from per-device random
-streams), then, for each strategy, builds a fresh SimPy environment with its own GPU pool,
+paths through the shared network and outage intervals, all drawn from per-group random
+streams: :mod:`dlora_sim.sim.fleet`), then, for each strategy, builds a fresh SimPy environment with its own GPU pool,
 shared links, scheduler queue and admission limit, starts one process per device, and runs until
 every device has finished or the horizon is reached. Because the world is built before any
 strategy runs, the strategies differ only in what the cost model says each step costs.
@@ -18,14 +18,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dlora_sim import cost
 from dlora_sim.errors import InputError
-from dlora_sim.sim import availability
+from dlora_sim.sim.capacity import fits_on_devices, memory_slot_count, shared_capacities
 from dlora_sim.sim.cloud import GpuPool
 from dlora_sim.sim.device import Device, DeviceSpec
+from dlora_sim.sim.fleet import build_fleet
 from dlora_sim.sim.links import FlowNetwork
-from dlora_sim.sim.network import build_topology
 from dlora_sim.sim.queue import UpdateQueue
-from dlora_sim.sim.results import SimulationResult, StrategyOutcome, assemble_result
-from dlora_sim.sim.rng import stream
+from dlora_sim.sim.results import SimulationResult, StrategyOutcome, assemble_result, counters_from_stats
+from dlora_sim.sim.segment import run_segment_strategy
 from dlora_sim.sim.work import StepWork, step_work, sync_work, with_recompute
 
 __all__ = ["simulate", "build_devices"]
@@ -60,93 +60,37 @@ class StrategyRun:
 def build_devices(scenario: Any) -> list[DeviceSpec]:
     """Every device of the fleet, in group order, with its own speed, path and outages.
 
-    Each random quantity comes from the device's own stream (seed, device index, purpose), so a
-    device is the same whatever the strategy or the other groups.
+    The fleet's columns (:func:`dlora_sim.sim.fleet.build_fleet`, the ``segment`` engine's
+    input too) as one record per device, outages listed for the whole horizon.
     """
-    topology = build_topology(scenario)
-    seed = scenario.run.seed
+    fleet = build_fleet(scenario)
     horizon_s = scenario.run.horizon_s
     devices: list[DeviceSpec] = []
-    index = 0
-    for group in scenario.fleet.groups:
-        path = topology.path(group.name)
-        up_links = tuple(f"{link.id}:up" for link in path)
-        down_links = tuple(f"{link.id}:down" for link in path)
-        base_rtt_s = group.link.rtt_s + topology.added_rtt_s(group.name)
-        goodput = 1.0 - group.link.loss_rate  # lost packets are resent: goodput falls by the loss rate
-        radio = _radio_watts(group.link)
-        capacities = group.capacities()
-        for member in range(group.count):
-            spread = group.compute_spread
-            factor = 1.0 + spread * (2.0 * stream(seed, index, "speed").random() - 1.0) if spread else 1.0
-            flops_per_s, memory_bytes = group.device.flops_per_s * factor, group.device.memory_bytes
-            up_bps, down_bps = group.link.up_bps, group.link.down_bps
-            if capacities:  # a trace device drawn with the run seed replaces the catalog's numbers
-                row = capacities[int(stream(seed, index, "capacity").integers(len(capacities)))]
-                flops_per_s, memory_bytes, up_bps, down_bps = row.flops_per_s, row.memory_bytes, row.up_bps, row.down_bps
-            jitter_s = group.link.jitter_s * stream(seed, index, "jitter").random() if group.link.jitter_s else 0.0
-            offline = availability.offline_intervals(
-                group.availability, horizon_s, stream(seed, index, "availability"), member
-            )
-            devices.append(DeviceSpec(
-                index=index,
-                group=group.name,
-                flops_per_s=flops_per_s,
-                joules_per_flop=group.device.joules_per_flop,
-                memory_bytes=memory_bytes,
-                up_bytes_per_s=up_bps / 8.0 * goodput,
-                down_bytes_per_s=down_bps / 8.0 * goodput,
-                rtt_s=base_rtt_s + jitter_s,
-                up_links=up_links,
-                down_links=down_links,
-                offline=tuple(offline),
-                radio_up_w_per_mbps=radio[0],
-                radio_down_w_per_mbps=radio[1],
-                radio_active_w=radio[2],
-            ))
-            index += 1
+    for index in range(len(fleet)):
+        g, member = int(fleet.group[index]), int(fleet.member[index])
+        devices.append(DeviceSpec(
+            index=index,
+            group=fleet.group_names[g],
+            flops_per_s=float(fleet.flops_per_s[index]),
+            joules_per_flop=float(fleet.joules_per_flop[index]),
+            memory_bytes=float(fleet.memory_bytes[index]),
+            up_bytes_per_s=float(fleet.up_bytes_per_s[index]),
+            down_bytes_per_s=float(fleet.down_bytes_per_s[index]),
+            rtt_s=float(fleet.rtt_s[index]),
+            up_links=fleet.up_links[g],
+            down_links=fleet.down_links[g],
+            offline=tuple(fleet.outages[g].intervals(member, horizon_s)),
+            radio_up_w_per_mbps=float(fleet.radio_up_w_per_mbps[index]),
+            radio_down_w_per_mbps=float(fleet.radio_down_w_per_mbps[index]),
+            radio_active_w=float(fleet.radio_active_w[index]),
+        ))
     return devices
 
 
-def _radio_watts(link: Any) -> tuple[float, float, float]:
-    """The link's radio power model (Huang et al. 2012, as in the cost model's catalogue):
-    from the scenario's link if it states it, else from the catalogue entry of the same name,
-    else none (0 W)."""
-    names = ("up_w_per_mbps", "down_w_per_mbps", "active_w")
-    if all(hasattr(link, n) for n in names):
-        return tuple(float(getattr(link, n)) for n in names)  # type: ignore[return-value]
-    entry = cost.LINKS.get(getattr(link, "name", ""))
-    if entry is None:
-        return (0.0, 0.0, 0.0)
-    return tuple(float(getattr(entry, n, 0.0)) for n in names)  # type: ignore[return-value]
-
-
-def shared_capacities(scenario: Any) -> dict[str, float]:
-    """Capacity of each direction of each shared link, in bytes/s."""
-    topology = build_topology(scenario)
-    out: dict[str, float] = {}
-    for link in topology.links.values():
-        out[f"{link.id}:up"] = link.capacity_bps / 8.0
-        out[f"{link.id}:down"] = link.capacity_bps / 8.0
-    return out
-
-
 def _memory_slots(env: simpy.Environment, scenario: Any, spec: Any, strategy: str) -> simpy.Resource | None:
-    """Sessions that fit in the pool's GPU memory at once, as a resource (None for edge-only).
-
-    Raises:
-        InputError: not one session fits beside the frozen weights on a GPU.
-    """
-    if strategy == "edge-only":
-        return None
-    gpu = scenario.cloud.gpu_spec
-    per_gpu = cost.sessions_per_gpu(spec, strategy, gpu)
-    if per_gpu < 1:
-        raise InputError(
-            f"cloud.memory_gib: {strategy} needs {cost.cloud_weight_bytes(spec, strategy) / 2**30:.1f} GiB of "
-            f"weights + {cost.cloud_session_bytes(spec, strategy) / 2**30:.1f} GiB per session on one GPU, "
-            f"but a {gpu.name} has {gpu.memory_bytes / 2**30:.1f} GiB")
-    return simpy.Resource(env, capacity=min(per_gpu * scenario.cloud.count, 2**31 - 1))
+    """Sessions that fit in the pool's GPU memory at once, as a resource (None for edge-only)."""
+    slots = memory_slot_count(scenario, spec, strategy)
+    return None if slots is None else simpy.Resource(env, capacity=slots)
 
 
 def _profile(scenario: Any) -> Any:
@@ -155,13 +99,6 @@ def _profile(scenario: Any) -> Any:
         return scenario.job.load_profile()
     except ValueError as error:
         raise InputError(f"{scenario.job.profile}: {error}") from None
-
-
-def fits_on_devices(scenario: Any, strategy: str, devices: list[DeviceSpec]) -> list[bool]:
-    """Which devices hold what the strategy keeps on them: weights and trainer state (the
-    whole model for edge-only and fed-lora; activations not counted)."""
-    needed_bytes = cost.edge_weight_bytes(scenario.job.to_job_spec(), strategy)
-    return [d.memory_bytes >= needed_bytes for d in devices]
 
 
 def _sampled(n_devices: int, k: int) -> set[int]:
@@ -191,7 +128,7 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
     gpu = cloud.gpu_spec
     pool = GpuPool(env, cloud.count, gpu.flops_per_s, gpu.memory_bandwidth_bytes_per_s,
                    cloud.batch_max_users, cloud.batch_window_s)
-    feasible = fits_on_devices(scenario, strategy, devices)
+    feasible = fits_on_devices(scenario, strategy, [d.memory_bytes for d in devices])
     plan = cost.get_strategy(strategy)
     admitted = sched.admission_limit or max(1, len(devices))
     run = StrategyRun(
@@ -242,10 +179,15 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
             on_progress(sum(p.stats.steps_done for p in live))
         if all(not p.proc.is_alive for p in live):
             break
+    stats = [p.stats if p is not None else None for p in procs]
+    counters, completion, feasible_mask = counters_from_stats(stats)
     return StrategyOutcome(
         strategy=strategy,
         devices=devices,
-        stats=[p.stats if p is not None else None for p in procs],
+        counters=counters,
+        completion_s=completion,
+        feasible=feasible_mask,
+        stats=stats,
         schedule=schedule,
         pool_busy_s=pool.busy_s,
         pool_lost_s=pool.lost_gpu_s,
@@ -257,6 +199,7 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
         queue_delivered=run.queue.delivered,
         queue_duplicates=run.queue.duplicates,
         queue_stale=run.queue.stale,
+        steps_applied=len(run.queue.applied),
         memory_slots=run.memory.capacity if run.memory is not None else None,
         memory_peak_sessions=run.memory_peak,
         session_bytes=cost.cloud_session_bytes(spec, strategy),
@@ -282,18 +225,23 @@ def simulate(scenario: Any, progress: bool = False) -> SimulationResult:
         InputError: the job's profile can no longer be read.
     """
     _profile(scenario)  # fail before simulating anything if the profile is gone
-    devices = build_devices(scenario)
+    if scenario.run.granularity == "segment":
+        fleet: Any = build_fleet(scenario)
+        runner = run_segment_strategy
+    else:
+        fleet = build_devices(scenario)
+        runner = run_strategy
     strategies = list(scenario.run.strategies)
     outcomes: list[StrategyOutcome] = []
-    total_steps = len(devices) * scenario.job.total_steps
+    total_steps = len(fleet) * scenario.job.total_steps
     if progress:
         columns = (TextColumn("{task.description:>14}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} device-steps"), TimeElapsedColumn())
         with Progress(*columns, transient=False) as bar:
             for strategy in strategies:
                 task = bar.add_task(strategy, total=total_steps)
-                outcome = run_strategy(scenario, strategy, devices, lambda done, t=task: bar.update(t, completed=done))
-                bar.update(task, completed=sum(s.steps_done for s in outcome.stats if s is not None))
+                outcome = runner(scenario, strategy, fleet, lambda done, t=task: bar.update(t, completed=done))
+                bar.update(task, completed=float(outcome.counters["steps_done"].sum()))
                 outcomes.append(outcome)
     else:
-        outcomes = [run_strategy(scenario, strategy, devices) for strategy in strategies]
+        outcomes = [runner(scenario, strategy, fleet) for strategy in strategies]
     return assemble_result(scenario, outcomes)

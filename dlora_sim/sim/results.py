@@ -32,7 +32,8 @@ from dlora_sim import cost
 from dlora_sim.errors import InputError
 from dlora_sim.io import atomic_directory, atomic_write_bytes, atomic_write_json, non_finite_at
 
-__all__ = ["SimulationResult", "StrategyOutcome", "assemble_result", "write_results", "read_results", "BASELINE"]
+__all__ = ["SimulationResult", "StrategyOutcome", "assemble_result", "write_results", "read_results", "BASELINE",
+           "DEVICE_COUNTERS", "counters_from_stats"]
 
 BASELINE = "dlora-all"
 #: summary keys whose saving against the paired baseline run goes into each strategy's
@@ -49,11 +50,19 @@ SAVING_KEYS = (
 
 @dataclass
 class StrategyOutcome:
-    """What the engine hands over after one strategy's run (SimPy-free)."""
+    """What an engine hands over after one strategy's run (SimPy-free).
+
+    ``counters`` holds one array per name of :data:`DEVICE_COUNTERS` (index = device id), with
+    ``completion_s`` (NaN: not finished) and ``feasible`` (False: the strategy does not fit on
+    the device, which then ran nothing). The ``step`` engine also keeps its per-device records
+    in ``stats`` (tests read them); the ``segment`` engine has only the columns.
+    """
 
     strategy: str
-    devices: list[Any]
-    stats: list[Any]
+    devices: Any  # the fleet: a list of DeviceSpec, or the segment engine's Fleet columns
+    counters: dict[str, np.ndarray]
+    completion_s: np.ndarray
+    feasible: np.ndarray
     schedule: Any
     pool_busy_s: float
     pool_lost_s: float
@@ -65,24 +74,35 @@ class StrategyOutcome:
     queue_delivered: int
     queue_duplicates: int
     queue_stale: int
+    steps_applied: int
     memory_slots: int | None
     memory_peak_sessions: int
     session_bytes: float
     weight_bytes_per_gpu: float
-    queue_applied: dict[tuple[int, int], int]
     peak_link_flows: dict[str, int]
     timeline: list[tuple[int, str, float, float]]
     steady_active: int
+    stats: list[Any] | None = None
+    queue_applied: dict[tuple[int, int], int] | None = None
 
 
 @dataclass(frozen=True)
 class SimulationResult:
-    """A whole paired run: resolved scenario, summary, device rows and the sampled timeline."""
+    """A whole paired run: resolved scenario, summary, device table and the sampled timeline.
+
+    ``device_table`` is columnar (one row per device and strategy), so a million devices never
+    become a million Python dicts; ``devices`` gives the rows as dicts for small fleets.
+    """
 
     scenario: dict[str, Any]
     summary: dict[str, Any]
-    devices: list[dict[str, Any]]
+    device_table: pa.Table
     timeline: list[dict[str, Any]]
+
+    @property
+    def devices(self) -> list[dict[str, Any]]:
+        """The device rows as dicts (small fleets, tests)."""
+        return self.device_table.to_pylist()
 
     def strategy(self, name: str) -> dict[str, Any]:
         """The summary block of one strategy."""
@@ -99,74 +119,115 @@ _DEVICE_FIELDS = (
 )
 
 
-def _device_rows(outcome: StrategyOutcome) -> list[dict[str, Any]]:
-    rows = []
+#: per-device totals every engine reports (all but ``completion_s``, which is kept apart)
+DEVICE_COUNTERS = tuple(name for name in _DEVICE_FIELDS if name != "completion_s")
+_INT_FIELDS = {"device", "steps_done", "round_trips", "kr_rounds", "kr_probes", "kr_rounds_redone", "kills", "revives",
+               "disconnections", "session_drops", "aborted_steps", "redone_steps", "steady_steps", "recomputed_steps"}
+
+
+def counters_from_stats(stats: list[Any]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The step engine's per-device records as columns: counters, completion (NaN), feasible."""
+    feasible = np.array([s is not None for s in stats], dtype=bool)
+    counters = {name: np.array([float(getattr(s, name)) if s is not None else 0.0 for s in stats])
+                for name in DEVICE_COUNTERS}
+    completion = np.array([s.completion_s if s is not None and s.completion_s is not None else np.nan
+                           for s in stats], dtype=float)
+    return counters, completion, feasible
+
+
+def _fleet_columns(devices: Any) -> dict[str, np.ndarray]:
+    """Index, group name, speed, RTT, energy and radio constants of every device."""
+    if isinstance(devices, list):
+        names = ("flops_per_s", "rtt_s", "joules_per_flop", "radio_up_w_per_mbps", "radio_down_w_per_mbps", "radio_active_w")
+        out = {name: np.array([getattr(d, name) for d in devices], dtype=float) for name in names}
+        out["device"] = np.array([d.index for d in devices], dtype=np.int64)
+        out["group"] = np.array([d.group for d in devices], dtype=object)
+        return out
+    return {
+        "device": np.arange(len(devices), dtype=np.int64),
+        "group": np.asarray(devices.group_names, dtype=object)[devices.group] if len(devices) else np.zeros(0, object),
+        "flops_per_s": devices.flops_per_s, "rtt_s": devices.rtt_s, "joules_per_flop": devices.joules_per_flop,
+        "radio_up_w_per_mbps": devices.radio_up_w_per_mbps, "radio_down_w_per_mbps": devices.radio_down_w_per_mbps,
+        "radio_active_w": devices.radio_active_w,
+    }
+
+
+def _device_columns(outcome: StrategyOutcome) -> dict[str, np.ndarray]:
+    """One column per device-table field (NaN where a device is infeasible)."""
+    fleet = _fleet_columns(outcome.devices)
+    c, ok = outcome.counters, outcome.feasible
     usd_per_s = outcome.usd_per_gpu_hour / 3600.0
-    for device, stats in zip(outcome.devices, outcome.stats):
-        row: dict[str, Any] = {
-            "strategy": outcome.strategy,
-            "device": device.index,
-            "group": device.group,
-            "flops_per_s": device.flops_per_s,
-            "rtt_s": device.rtt_s,
-            "feasible": stats is not None,
-        }
-        if stats is None:
-            row.update({name: None for name in _DEVICE_FIELDS})
-            row.update(finished=False, energy_j=None, radio_energy_j=None, device_energy_j=None,
-                       money_usd=None, bytes_up=None, bytes_down=None)
-        else:
-            row.update({name: getattr(stats, name) for name in _DEVICE_FIELDS})
-            compute_j = stats.edge_flops * device.joules_per_flop
-            radio_j = (device.radio_up_w_per_mbps * 8e-6 * stats.up_sent_bytes
-                       + device.radio_down_w_per_mbps * 8e-6 * stats.down_sent_bytes
-                       + device.radio_active_w * stats.link_s)
-            row.update(
-                finished=stats.completion_s is not None,
-                energy_j=compute_j,
-                radio_energy_j=radio_j,
-                device_energy_j=compute_j + radio_j,
-                money_usd=stats.cloud_gpu_s * usd_per_s,
-                bytes_up=stats.up_sent_bytes,
-                bytes_down=stats.down_sent_bytes,
-            )
-        rows.append(row)
-    return rows
+    compute_j = c["edge_flops"] * fleet["joules_per_flop"]
+    radio_j = (fleet["radio_up_w_per_mbps"] * 8e-6 * c["up_sent_bytes"]
+               + fleet["radio_down_w_per_mbps"] * 8e-6 * c["down_sent_bytes"]
+               + fleet["radio_active_w"] * c["link_s"])
+    cols: dict[str, np.ndarray] = {
+        "device": fleet["device"], "group": fleet["group"], "flops_per_s": fleet["flops_per_s"],
+        "rtt_s": fleet["rtt_s"], "feasible": ok,
+    }
+    cols.update({name: c[name] for name in DEVICE_COUNTERS})
+    cols["completion_s"] = outcome.completion_s
+    cols.update(finished=np.isfinite(outcome.completion_s) & ok, energy_j=compute_j, radio_energy_j=radio_j,
+                device_energy_j=compute_j + radio_j, money_usd=c["cloud_gpu_s"] * usd_per_s,
+                bytes_up=c["up_sent_bytes"], bytes_down=c["down_sent_bytes"])
+    return cols
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def _device_table(outcome: StrategyOutcome, cols: dict[str, np.ndarray]) -> pa.Table:
+    schema = _device_schema()
+    ok = outcome.feasible
+    n = ok.shape[0]
+    arrays = []
+    for field in schema:
+        name = field.name
+        if name == "strategy":
+            arrays.append(pa.array([outcome.strategy] * n, type=pa.string()))
+            continue
+        values = cols[name]
+        always = name in ("device", "group", "flops_per_s", "rtt_s", "feasible")
+        mask = None if always else ~ok
+        if name == "completion_s":
+            mask = ~(ok & np.isfinite(values))
+        if field.type == pa.int64() and name != "device":
+            values = np.rint(values).astype(np.int64)
+        arrays.append(pa.array(values, type=field.type, mask=mask))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _percentile(values: np.ndarray, q: float) -> float | None:
     """q-th percentile with unfinished devices as +inf; None when it falls on one."""
-    if not values:
+    if values.size == 0:
         return None
-    array = np.asarray(values, dtype=float)
-    if np.isfinite(array).all():
-        return float(np.percentile(array, q))
-    value = float(np.percentile(array, q, method="inverted_cdf"))
+    if np.isfinite(values).all():
+        return float(np.percentile(values, q))
+    value = float(np.percentile(values, q, method="inverted_cdf"))
     return value if math.isfinite(value) else None
 
 
-def _summarise(outcome: StrategyOutcome, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    live = [r for r in rows if r["feasible"]]
-    completion = [r["completion_s"] if r["finished"] else math.inf for r in live]
+def _summarise(outcome: StrategyOutcome, cols: dict[str, np.ndarray]) -> dict[str, Any]:
+    ok = outcome.feasible
+    completion = np.where(cols["finished"], cols["completion_s"], np.inf)[ok]
 
     def total(key: str) -> float:
-        return float(sum(r[key] for r in live))
+        return float(np.sum(cols[key][ok]))
 
     steady_steps = total("steady_steps")
     usd_per_s = outcome.usd_per_gpu_hour / 3600.0
-    finite = [c for c in completion if math.isfinite(c)]
+    finite = completion[np.isfinite(completion)]
+    n_finished = int(finite.size)
+    makespan = float(finite.max()) if n_finished else None
     # The pool is rented until the last device finishes (or the horizon, if some never do).
-    rented_s = max(finite, default=0.0) if len(finite) == len(completion) else outcome.end_s
+    rented_s = (makespan or 0.0) if n_finished == completion.size else outcome.end_s
     return {
-        "devices": len(rows),
-        "feasible_devices": len(live),
-        "finished_devices": sum(1 for r in live if r["finished"]),
+        "devices": int(ok.shape[0]),
+        "feasible_devices": int(ok.sum()),
+        "finished_devices": n_finished,
         "completion_p50_s": _percentile(completion, 50),
         "completion_p95_s": _percentile(completion, 95),
         "completion_p99_s": _percentile(completion, 99),
-        "makespan_s": max(finite, default=None),
-        "steps_applied": len(outcome.queue_applied),
-        "steps_done": int(total("steps_done")),
+        "makespan_s": makespan,
+        "steps_applied": outcome.steps_applied,
+        "steps_done": int(round(total("steps_done"))),
         "duplicate_updates_dropped": outcome.queue_duplicates,
         "stale_updates_dropped": outcome.queue_stale,
         "edge_flops": total("edge_flops"),
@@ -178,28 +239,28 @@ def _summarise(outcome: StrategyOutcome, rows: list[dict[str, Any]]) -> dict[str
         "bytes_down": total("bytes_down"),
         "bytes_total": total("bytes_up") + total("bytes_down"),
         "bytes_lost_in_flight": total("up_lost_bytes") + total("down_lost_bytes"),
-        "round_trips": int(total("round_trips")),
+        "round_trips": int(round(total("round_trips"))),
         "cloud_flops": total("cloud_flops"),
         "cloud_gpu_s": outcome.pool_busy_s,
         "money_usd": outcome.pool_busy_s * usd_per_s,
         "provisioned_usd": outcome.n_gpus * rented_s * usd_per_s,
         "gpu_batches": outcome.pool_batches,
         "mean_batch_users": outcome.pool_batched_requests / outcome.pool_batches if outcome.pool_batches else 0.0,
-        "kr_rounds": int(total("kr_rounds")),
-        "kr_rounds_scheduled": len(outcome.schedule.rounds) * sum(1 for r in live if r["finished"]),
-        "kr_rounds_redone": int(total("kr_rounds_redone")),
-        "kr_probes": int(total("kr_probes")),
+        "kr_rounds": int(round(total("kr_rounds"))),
+        "kr_rounds_scheduled": len(outcome.schedule.rounds) * n_finished,
+        "kr_rounds_redone": int(round(total("kr_rounds_redone"))),
+        "kr_probes": int(round(total("kr_probes"))),
         "kr_upload_bytes": total("kr_up_bytes"),
-        "kills": int(total("kills")),
-        "revives": int(total("revives")),
+        "kills": int(round(total("kills"))),
+        "revives": int(round(total("revives"))),
         "steady_active_modules": outcome.steady_active,
         "steady_step_bytes": total("steady_bytes") / steady_steps if steady_steps else None,
-        "disconnections": int(total("disconnections")),
-        "session_drops": int(total("session_drops")),
+        "disconnections": int(round(total("disconnections"))),
+        "session_drops": int(round(total("session_drops"))),
         "session_reupload_bytes": total("reupload_bytes"),
         "work_lost": {
-            "aborted_steps": int(total("aborted_steps")),
-            "redone_steps": int(total("redone_steps")),
+            "aborted_steps": int(round(total("aborted_steps"))),
+            "redone_steps": int(round(total("redone_steps"))),
             "edge_flops": total("lost_edge_flops"),
             "bytes": total("lost_bytes"),
             "gpu_s": total("lost_gpu_s"),
@@ -217,7 +278,7 @@ def _summarise(outcome: StrategyOutcome, rows: list[dict[str, Any]]) -> dict[str
                                    * math.ceil(outcome.memory_peak_sessions / outcome.n_gpus)
                                    if outcome.memory_slots is not None else 0.0),
             "memory_wait_s": total("memory_wait_s"),
-            "recomputed_steps": int(total("recomputed_steps")),
+            "recomputed_steps": int(round(total("recomputed_steps"))),
         },
     }
 
@@ -230,13 +291,13 @@ def _saving(value: Any, base: Any) -> float | None:
 
 def assemble_result(scenario: Any, outcomes: list[StrategyOutcome]) -> SimulationResult:
     """Turn the engine's outcomes into the summary, device rows and timeline rows."""
-    device_rows: list[dict[str, Any]] = []
+    tables: list[pa.Table] = []
     timeline_rows: list[dict[str, Any]] = []
     strategies: dict[str, Any] = {}
     for outcome in outcomes:
-        rows = _device_rows(outcome)
-        device_rows.extend(rows)
-        strategies[outcome.strategy] = _summarise(outcome, rows)
+        cols = _device_columns(outcome)
+        tables.append(_device_table(outcome, cols))
+        strategies[outcome.strategy] = _summarise(outcome, cols)
         for device, kind, start, end in sorted(outcome.timeline, key=lambda e: (e[0], e[2], e[3], e[1])):
             timeline_rows.append({"strategy": outcome.strategy, "device": device, "kind": kind,
                                   "t_start": start, "t_end": end})
@@ -255,11 +316,12 @@ def assemble_result(scenario: Any, outcomes: list[StrategyOutcome]) -> Simulatio
         "exposures": list(cost.EXPOSURES),
         "strategies": strategies,
     }
-    return SimulationResult(scenario.to_resolved_dict(), summary, device_rows, timeline_rows)
+    table = pa.concat_tables(tables) if tables else _device_schema().empty_table()
+    return SimulationResult(scenario.to_resolved_dict(), summary, table, timeline_rows)
 
 
-def _parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
-    table = pa.Table.from_pylist(rows, schema=schema)
+def _parquet_bytes(rows: list[dict[str, Any]] | pa.Table, schema: pa.Schema) -> bytes:
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=schema)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
@@ -270,8 +332,7 @@ _TIMELINE_SCHEMA = [("strategy", pa.string()), ("device", pa.int64()), ("kind", 
 
 
 def _device_schema() -> pa.Schema:
-    ints = {"device", "steps_done", "round_trips", "kr_rounds", "kr_probes", "kr_rounds_redone", "kills", "revives", "disconnections",
-            "session_drops", "aborted_steps", "redone_steps", "steady_steps", "recomputed_steps"}
+    ints = _INT_FIELDS
     strings = {"strategy", "group"}
     bools = {"feasible", "finished"}
     names = ["strategy", "device", "group", "flops_per_s", "rtt_s", "feasible", *_DEVICE_FIELDS,
@@ -300,7 +361,7 @@ def write_results(result: SimulationResult, out_dir: str | Path) -> Path:
     with atomic_directory(out_dir) as tmp:
         atomic_write_json(tmp / "summary.json", result.summary)
         atomic_write_json(tmp / "scenario.json", result.scenario)
-        atomic_write_bytes(tmp / "devices.parquet", _parquet_bytes(result.devices, _device_schema()))
+        atomic_write_bytes(tmp / "devices.parquet", _parquet_bytes(result.device_table, _device_schema()))
         atomic_write_bytes(tmp / "timeline.parquet", _parquet_bytes(result.timeline, pa.schema(_TIMELINE_SCHEMA)))
     return out_dir
 
@@ -315,7 +376,7 @@ def read_results(out_dir: str | Path) -> SimulationResult:
     try:
         summary = json.loads((out_dir / "summary.json").read_text())
         scenario = json.loads((out_dir / "scenario.json").read_text())
-        devices = pq.read_table(out_dir / "devices.parquet").to_pylist()
+        devices = pq.read_table(out_dir / "devices.parquet")
         timeline = pq.read_table(out_dir / "timeline.parquet").to_pylist()
     except (OSError, ValueError, pa.ArrowException) as error:
         raise InputError(f"{out_dir}: not a readable results folder ({error})") from None
