@@ -18,16 +18,28 @@ The model (documented in docs/simulator.md):
   network-wide max-min fairness that is exact for one bottleneck per flow.
 - Rates are recomputed when a flow starts, finishes or is cancelled, and only on the links it
   crosses; flows on unsaturated links are never touched, which keeps the common case cheap.
-- Finish times live in one heap with one SimPy timer for the earliest; a rescheduled flow only
-  pushes a new heap entry (the old one is skipped when it surfaces).
+
+How it stays cheap on a saturated link with thousands of flows (each flow change costs
+O(distinct private rates on its links + classes there × log + log flows), never O(flows)):
+
+- A link keeps its flows' private rates as counts per distinct rate (a fleet has a few), so its
+  water level is a pass over the distinct rates, not a sort of every flow.
+- Flows with the same private rate and the same links form a *class*: at every instant they run
+  at the same rate, ``min(private, levels)``. A class keeps a *virtual clock* ``V`` — the bytes
+  each of its flows has moved since the clock started — and each flow its finish mark
+  ``V(start) + size``. Flows of a class progress alike, so their order by finish mark never
+  changes: a level change re-times the class (advance ``V``, one heap entry for its earliest
+  flow), not each flow. A flow's remaining bytes are ``mark − V(now)``.
+- One heap holds each class's earliest finish time (stale entries skipped when they surface)
+  and one SimPy timer waits for the earliest of all.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import simpy
 
@@ -37,29 +49,118 @@ __all__ = ["Flow", "FlowNetwork"]
 class Flow:
     """One transfer in progress. ``done`` triggers (value: bytes delivered) when the last byte lands."""
 
-    __slots__ = ("key", "size_bytes", "remaining_bytes", "private_bps", "links", "rate", "last_t", "done", "version", "active")
+    __slots__ = ("key", "size_bytes", "private_bps", "links", "done", "active", "_cls", "_mark", "_left", "_rate")
 
     def __init__(self, env: simpy.Environment, key: int, size_bytes: float, private_bps: float, links: tuple[str, ...]) -> None:
         self.key = key
         self.size_bytes = size_bytes
-        self.remaining_bytes = size_bytes
         self.private_bps = private_bps
         self.links = links
-        self.rate = private_bps
-        self.last_t = env.now
         self.done = env.event()
-        self.version = 0
         self.active = True
+        self._cls: _Class | None = None
+        self._mark = 0.0  # the class's virtual clock when this flow's last byte lands
+        self._left = size_bytes  # remaining bytes, once the flow is no longer active
+        self._rate = private_bps  # its rate, once the flow is no longer active
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second it runs at now (the last rate it had, once finished or cancelled)."""
+        return self._cls.rate if self.active and self._cls is not None else self._rate
+
+    @property
+    def remaining_bytes(self) -> float:
+        """Bytes not yet delivered (0 once done)."""
+        cls = self._cls
+        if not self.active or cls is None:
+            return self._left
+        return max(0.0, self._mark - cls.clock_at(cls.env.now))
 
 
 class _SharedLink:
-    __slots__ = ("capacity_bps", "flows", "demand_bps", "level")
+    """One shared link: capacity, the private rates of its flows as counts, its level, its classes."""
+
+    __slots__ = ("capacity_bps", "n_flows", "demand_bps", "counts", "rates", "level", "classes")
 
     def __init__(self, capacity_bps: float) -> None:
         self.capacity_bps = capacity_bps
-        self.flows: dict[int, Flow] = {}
+        self.n_flows = 0
         self.demand_bps = 0.0
+        self.counts: dict[float, int] = {}  # private rate -> flows at that rate
+        self.rates: list[float] = []  # the distinct private rates, ascending
         self.level = math.inf
+        self.classes: dict[int, _Class] = {}
+
+    def add(self, rate: float) -> None:
+        self.n_flows += 1
+        self.demand_bps += rate
+        count = self.counts.get(rate)
+        if count:
+            self.counts[rate] = count + 1
+        else:
+            self.counts[rate] = 1
+            bisect.insort(self.rates, rate)
+
+    def remove(self, rate: float) -> None:
+        self.n_flows -= 1
+        self.demand_bps -= rate
+        count = self.counts[rate] - 1
+        if count:
+            self.counts[rate] = count
+        else:
+            del self.counts[rate]
+            del self.rates[bisect.bisect_left(self.rates, rate)]
+
+    def water_level(self) -> float:
+        """Max-min fair level: unlimited while the demand fits the capacity (one pass over the
+        distinct private rates, ascending)."""
+        if self.demand_bps <= self.capacity_bps:
+            return math.inf
+        remaining = self.capacity_bps
+        left = self.n_flows
+        counts = self.counts
+        for rate in self.rates:
+            share = remaining / left
+            if rate >= share:
+                return share
+            count = counts[rate]
+            remaining -= rate * count
+            left -= count
+        return math.inf
+
+
+class _Class:
+    """The flows of one private rate over one list of links: they all run at ``rate``."""
+
+    __slots__ = ("env", "key", "private_bps", "links", "rate", "clock", "t", "heap", "active", "version")
+
+    def __init__(self, env: simpy.Environment, key: int, private_bps: float, links: tuple[_SharedLink, ...]) -> None:
+        self.env = env
+        self.key = key
+        self.private_bps = private_bps
+        self.links = links
+        self.rate = _rate(private_bps, links)
+        self.clock = 0.0  # bytes each flow of the class has moved since ``clock`` was last 0
+        self.t = env.now  # when ``clock`` was last brought up to date (its rate changed)
+        self.heap: list[tuple[float, int, Flow]] = []  # (finish mark, start order, flow)
+        self.active = 0
+        self.version = 0  # invalidates the class's older entries in the network's heap
+
+    def clock_at(self, now: float) -> float:
+        return self.clock + (now - self.t) * self.rate
+
+    def advance(self, now: float) -> None:
+        if now != self.t:
+            self.clock += (now - self.t) * self.rate
+            self.t = now
+
+
+def _rate(private_bps: float, links: tuple[_SharedLink, ...]) -> float:
+    rate = private_bps
+    for link in links:
+        if link.level < rate:
+            rate = link.level
+    return rate
 
 
 class FlowNetwork:
@@ -78,12 +179,13 @@ class FlowNetwork:
                 raise ValueError(f"capacity of shared link {link_id!r} must be > 0, got {cap}")
         self.env = env
         self._links = {link_id: _SharedLink(float(cap)) for link_id, cap in capacities_bps.items()}
+        self._classes: dict[tuple[float, tuple[str, ...]], _Class] = {}
         self._ids = 0
-        self._seq = 0  # heap tie-break: equal finish times complete in scheduling order
-        self._heap: list[tuple[float, int, int, Flow]] = []
+        self._class_ids = 0
+        self._seq = 0  # start order (class heaps) and scheduling order (the network's heap)
+        self._heap: list[tuple[float, int, int, _Class]] = []  # (finish time, seq, class version, class)
         self._timer_at: float | None = None
         self._timer_version = 0
-        self._active_flows = 0
         self.peak_flows: dict[str, int] = dict.fromkeys(capacities_bps, 0)
 
     def transfer(self, size_bytes: float, private_bps: float, links: Sequence[str] = ()) -> Flow:
@@ -101,86 +203,109 @@ class FlowNetwork:
         flow = Flow(self.env, self._ids, float(size_bytes), float(private_bps), tuple(links))
         if size_bytes == 0:
             flow.active = False
+            flow._left = 0.0
             flow.done.succeed(0.0)
             return flow
-        self._active_flows += 1
-        for link_id in flow.links:
-            link = self._links[link_id]
-            link.flows[flow.key] = flow
-            link.demand_bps += flow.private_bps
-            if len(link.flows) > self.peak_flows[link_id]:
-                self.peak_flows[link_id] = len(link.flows)
-        self._rebalance(flow.links, new=flow)
+        key = (flow.private_bps, flow.links)
+        cls = self._classes.get(key)
+        if cls is None:
+            self._class_ids += 1
+            cls = _Class(self.env, self._class_ids, flow.private_bps, tuple(self._links[i] for i in flow.links))
+            self._classes[key] = cls
+            for link in cls.links:
+                link.classes[cls.key] = cls
+        now = self.env.now
+        flow._cls = cls
+        flow._mark = cls.clock_at(now) + flow.size_bytes
+        self._seq += 1
+        heapq.heappush(cls.heap, (flow._mark, self._seq, flow))
+        cls.active += 1
+        peak = self.peak_flows
+        for link_id, link in zip(flow.links, cls.links):
+            link.add(flow.private_bps)
+            if link.n_flows > peak[link_id]:
+                peak[link_id] = link.n_flows
+        self._rebalance(cls, now)
         return flow
 
     def cancel(self, flow: Flow) -> float:
         """Stop a flow (its sender went offline); return the bytes it had put on the wire."""
-        if not flow.active:
-            return flow.size_bytes - flow.remaining_bytes
-        self._advance(flow)
-        self._remove(flow)
-        return flow.size_bytes - flow.remaining_bytes
+        if flow.active:
+            self._remove(flow, flow.remaining_bytes)
+        return flow.size_bytes - flow._left
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _advance(self, flow: Flow) -> None:
-        now = self.env.now
-        flow.remaining_bytes = max(0.0, flow.remaining_bytes - (now - flow.last_t) * flow.rate)
-        flow.last_t = now
+    def _remove(self, flow: Flow, left: float) -> None:
+        cls = flow._cls
+        assert cls is not None
+        flow._left = left
+        flow._rate = cls.rate
+        flow.active = False  # its class-heap entry is skipped when it surfaces
+        cls.active -= 1
+        for link in cls.links:
+            link.remove(flow.private_bps)
+        if not cls.active:  # forget an empty class (its heap entries go stale with it)
+            cls.version += 1
+            del self._classes[(cls.private_bps, flow.links)]
+            for link in cls.links:
+                del link.classes[cls.key]
+        self._rebalance(cls, self.env.now)
 
-    def _remove(self, flow: Flow) -> None:
-        flow.active = False
-        flow.version += 1  # invalidates its pending heap entry
-        self._active_flows -= 1
-        for link_id in flow.links:
-            link = self._links[link_id]
-            del link.flows[flow.key]
-            link.demand_bps -= flow.private_bps
-        self._rebalance(flow.links, new=None)
-
-    def _rebalance(self, link_ids: tuple[str, ...], new: Flow | None) -> None:
-        """Recompute the levels of ``link_ids``; reschedule every flow whose rate changed."""
-        touched: dict[int, Flow] = {}
-        for link_id in link_ids:
-            link = self._links[link_id]
-            level = _water_level(link)
+    def _rebalance(self, changed: _Class, now: float) -> None:
+        """Recompute the levels of ``changed``'s links; re-time every class whose rate changed,
+        and ``changed`` itself (its earliest flow may have changed)."""
+        touched: dict[int, _Class] | None = None
+        for link in changed.links:
+            level = link.water_level()
             if level != link.level:
-                touched.update(link.flows)  # every flow here may now run faster or slower
-            link.level = level
-        if new is not None:
-            touched[new.key] = new
-        now = self.env.now
-        for flow in touched.values():
-            rate = flow.private_bps
-            for link_id in flow.links:
-                level = self._links[link_id].level
-                if level < rate:
-                    rate = level
-            if flow is not new and rate == flow.rate:
-                continue
-            if flow is not new:
-                flow.remaining_bytes = max(0.0, flow.remaining_bytes - (now - flow.last_t) * flow.rate)
-                flow.last_t = now
-            flow.rate = rate
-            self._schedule(flow, now)
+                link.level = level
+                if touched is None:
+                    touched = dict(link.classes)
+                else:
+                    touched.update(link.classes)  # every class here may now run faster or slower
+        if touched is None:
+            if changed.active:
+                self._schedule(changed)
+        else:
+            touched[changed.key] = changed
+            for cls in touched.values():
+                if not cls.active:
+                    continue
+                rate = _rate(cls.private_bps, cls.links)
+                if rate != cls.rate:
+                    cls.advance(now)
+                    cls.rate = rate
+                elif cls is not changed:
+                    continue
+                self._schedule(cls)
         self._arm()
 
-    def _schedule(self, flow: Flow, now: float) -> None:
-        """Record the flow's new finish time in the heap (stale entries are skipped lazily)."""
-        flow.version += 1
+    def _schedule(self, cls: _Class) -> None:
+        """Record the class's earliest finish time in the heap (stale entries are skipped lazily)."""
+        cls.version += 1
+        heap = cls.heap
+        while not heap[0][2].active:
+            heapq.heappop(heap)
+        if len(heap) > 256 and len(heap) > 4 * cls.active:
+            # Mostly cancelled flows: rebuild so the heap stays proportional to the live ones.
+            heap[:] = [e for e in heap if e[2].active]
+            heapq.heapify(heap)
         self._seq += 1
-        heapq.heappush(self._heap, (now + flow.remaining_bytes / flow.rate, self._seq, flow.version, flow))
+        # From the clock's last update, so that the same earliest flow at the same rate always
+        # gets the same finish time, however often the class is re-timed.
+        left = heap[0][0] - cls.clock
+        heapq.heappush(self._heap, (cls.t + max(0.0, left) / cls.rate, self._seq, cls.version, cls))
 
     def _arm(self) -> None:
         """Keep one SimPy timer, at the earliest valid finish time (not one timer per flow:
-        on a saturated link every start or end reschedules every flow, and SimPy events are
-        far dearer than heap entries)."""
+        SimPy events are far dearer than heap entries)."""
         heap = self._heap
-        if len(heap) > 256 and len(heap) > 4 * self._active_flows:
-            # Mostly stale entries: rebuild so the heap stays proportional to the live flows.
-            heap[:] = [e for e in heap if e[3].active and e[2] == e[3].version]
+        if len(heap) > 256 and len(heap) > 4 * len(self._classes):
+            # Mostly stale entries: rebuild so the heap stays proportional to the live classes.
+            heap[:] = [e for e in heap if e[2] == e[3].version]
             heapq.heapify(heap)
-        while heap and (not heap[0][3].active or heap[0][2] != heap[0][3].version):
+        while heap and heap[0][2] != heap[0][3].version:
             heapq.heappop(heap)
         if not heap:
             return
@@ -199,30 +324,14 @@ class FlowNetwork:
         now = self.env.now
         heap = self._heap
         while heap:
-            finish_t, _, flow_version, flow = heap[0]
-            if not flow.active or flow_version != flow.version:
+            finish_t, _, cls_version, cls = heap[0]
+            if cls_version != cls.version:
                 heapq.heappop(heap)
                 continue
             if finish_t > now + 1e-9 * max(1.0, now):
                 break
             heapq.heappop(heap)
-            flow.remaining_bytes = 0.0
-            flow.last_t = now
-            self._remove(flow)
+            flow = heapq.heappop(cls.heap)[2]  # _schedule left a live flow on top
+            self._remove(flow, 0.0)
             flow.done.succeed(flow.size_bytes)
         self._arm()
-
-
-def _water_level(link: Any) -> float:
-    """Max-min fair level of one link: unlimited while the demand fits its capacity."""
-    if link.demand_bps <= link.capacity_bps:
-        return math.inf
-    rates = sorted(f.private_bps for f in link.flows.values())
-    remaining = link.capacity_bps
-    n = len(rates)
-    for i, rate in enumerate(rates):
-        share = remaining / (n - i)
-        if rate >= share:
-            return share
-        remaining -= rate
-    return math.inf
