@@ -20,6 +20,7 @@ _LAZY = {
     "simulate": "dlora_sim.sim",
     "load_profile": "dlora_sim.profile",
     "save_profile": "dlora_sim.profile",
+    "plan": "dlora_sim.planner",
 }
 
 __all__ = ["__version__", *_LAZY]

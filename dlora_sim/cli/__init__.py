@@ -22,6 +22,7 @@ from dlora_sim.cli import live as _live  # noqa: E402,F401
 from dlora_sim.cli import fed as _fed  # noqa: E402,F401
 from dlora_sim.cli import privacy as _privacy  # noqa: E402,F401
 from dlora_sim.cli import traces as _traces  # noqa: E402,F401
+from dlora_sim.cli import plan as _plan  # noqa: E402,F401
 
 __all__ = ["app", "main"]
 

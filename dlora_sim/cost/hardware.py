@@ -117,6 +117,17 @@ GPUS: dict[str, CloudGPU] = {g.name: g for g in (
     # HBM3 bandwidth of the H100 SXM: 3.35 TB/s (NVIDIA H100 datasheet).
     # 80 GB HBM3 per H100 SXM (NVIDIA H100 datasheet).
     CloudGPU("h100", 989e12, 0.40, 12.29, 3.35e12, 80 * GIB, "NVIDIA H100 datasheet; AWS p5 on-demand / 8"),
+    # H200 SXM: the H100's 989 TFLOP/s dense BF16 with 141 GB of HBM3e at 4.8 TB/s (NVIDIA H200
+    # datasheet); 40% MFU assumed. AWS p5e.48xlarge (8 H200) is priced by capacity block rather
+    # than one public on-demand figure: $14.00/GPU-hour is an assumption (H100 + ~15%); override it
+    # with cloud.usd_per_hour.
+    CloudGPU("h200", 989e12, 0.40, 14.00, 4.8e12, 141e9, "NVIDIA H200 datasheet; price assumed (H100 + 15%)"),
+    # L40S: 362 TFLOP/s dense BF16 (NVIDIA L40S datasheet: 733 with sparsity), 48 GB GDDR6 at
+    # 864 GB/s; 40% MFU assumed; AWS g6e.xlarge (1 L40S) on-demand $1.861/h.
+    CloudGPU("l40s", 362e12, 0.40, 1.861, 864e9, 48 * GIB, "NVIDIA L40S datasheet; AWS g6e.xlarge on-demand"),
+    # L4: 121 TFLOP/s dense BF16 (NVIDIA L4 datasheet: 242 with sparsity), 24 GB GDDR6 at
+    # 300 GB/s; 40% MFU assumed; AWS g6.xlarge (1 L4) on-demand $0.805/h.
+    CloudGPU("l4", 121e12, 0.40, 0.805, 300e9, 24 * GIB, "NVIDIA L4 datasheet; AWS g6.xlarge on-demand"),
 )}
 
 

@@ -160,7 +160,73 @@ MODELS: dict[str, ModelShape] = _catalog(
     # intermediate 5632, vocab 32000.
     ModelShape("tinyllama-1.1b", 22, 2048, 32, 4, 5632, 32000, "swiglu", "llama",
                source="HF config TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T"),
+    # meta-llama/Meta-Llama-3-8B config.json: 32 layers, hidden 4096, 32 heads, 8 KV heads (GQA),
+    # intermediate 14336, vocab 128256, untied LM head (tie_word_embeddings false).
+    ModelShape("llama-3-8b", 32, 4096, 32, 8, 14336, 128256, "swiglu", "llama",
+               source="HF config meta-llama/Meta-Llama-3-8B"),
+    # mistralai/Mistral-7B-v0.1 config.json: 32 layers, hidden 4096, 32 heads, 8 KV heads (GQA),
+    # intermediate 14336, vocab 32000, untied LM head. (Sliding-window attention does not change
+    # the FLOP count at seq_len <= 4096, the window.)
+    ModelShape("mistral-7b", 32, 4096, 32, 8, 14336, 32000, "swiglu", "llama",
+               source="HF config mistralai/Mistral-7B-v0.1"),
+    # Qwen/Qwen2.5-7B config.json: 28 layers, hidden 3584, 28 heads, 4 KV heads (GQA),
+    # intermediate 18944, vocab 152064, untied LM head. The q/k/v biases are not counted
+    # (biases are elementwise adds).
+    ModelShape("qwen2.5-7b", 28, 3584, 28, 4, 18944, 152064, "swiglu", "llama",
+               source="HF config Qwen/Qwen2.5-7B"),
 )
+
+#: Hugging Face ``model_type`` -> (ffn, family, whether the LM head is tied by default)
+HF_MODEL_TYPES: dict[str, tuple[str, str, bool | None]] = {
+    "llama": ("swiglu", "llama", False), "mistral": ("swiglu", "llama", False),
+    "qwen2": ("swiglu", "llama", False), "qwen3": ("swiglu", "llama", False),
+    "gemma": ("swiglu", "llama", True), "opt": ("relu", "opt", True), "bert": ("gelu", "bert", None),
+}
+
+
+def shape_from_hf_config(config: object, name: str, where: str) -> ModelShape:
+    """A model shape from a Hugging Face ``config.json`` (shapes only; weights are never read).
+
+    Reads ``model_type``, ``num_hidden_layers``, ``hidden_size``, ``num_attention_heads``,
+    ``num_key_value_heads`` (default: the attention heads), ``intermediate_size`` (``ffn_dim``
+    for OPT), ``vocab_size`` and ``tie_word_embeddings`` (default per model type).
+
+    Raises:
+        InputError: ``"<where>: <key>: <problem>"`` on one line.
+    """
+    if not isinstance(config, dict):
+        raise InputError(f"{where}: not a JSON object (a Hugging Face config.json)")
+    kind = config.get("model_type")
+    if kind not in HF_MODEL_TYPES:
+        raise InputError(f"{where}: model_type: {kind!r} is not supported; supported: {', '.join(HF_MODEL_TYPES)}")
+    ffn, family, tied_default = HF_MODEL_TYPES[kind]
+
+    def count(*keys: str, default: int | None = None) -> int:
+        for key in keys:
+            if key in config:
+                value = config[key]
+                if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                    raise InputError(f"{where}: {key}: must be a positive integer, got {value!r}")
+                return value
+        if default is not None:
+            return default
+        raise InputError(f"{where}: {keys[0]}: missing (a Hugging Face config.json names it)")
+
+    heads = count("num_attention_heads")
+    ffn_keys = ("ffn_dim", "intermediate_size") if kind == "opt" else ("intermediate_size",)
+    if tied_default is None:
+        lm_head = "none"
+    else:
+        tied = config.get("tie_word_embeddings", tied_default)
+        if not isinstance(tied, bool):
+            raise InputError(f"{where}: tie_word_embeddings: must be true or false, got {tied!r}")
+        lm_head = "tied" if tied else "untied"
+    try:
+        return ModelShape(name, count("num_hidden_layers"), count("hidden_size"), heads,
+                          count("num_key_value_heads", default=heads), count(*ffn_keys), count("vocab_size"),
+                          ffn, family, lm_head=lm_head, source=f"config.json {where}")
+    except InputError as error:
+        raise InputError(f"{where}: {error}") from None
 
 
 def get_model(name: str) -> ModelShape:

@@ -36,9 +36,26 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+def is_model_file(name: str) -> bool:
+    """``job.model`` names a Hugging Face config.json (a path ending in .json), not a catalog entry."""
+    return str(name).endswith(".json")
+
+
+def model_shape(name: str) -> Any:
+    """The cost model's shape of ``job.model``: a catalog entry, or a config.json (validated
+    already, so its path is absolute)."""
+    if is_model_file(name):
+        from pathlib import Path
+
+        from dlora_sim.scenario._files import load_model_config_cached
+
+        return load_model_config_cached(Path(name))
+    return cost.get_model(name)
+
+
 def model_width(name: str) -> int:
-    """``d_model`` of a catalog model: the most a LoRA rank or an adapter bottleneck can use."""
-    return int(cost.get_model(name).d_model)
+    """``d_model`` of the model: the most a LoRA rank or an adapter bottleneck can use."""
+    return int(model_shape(name).d_model)
 
 
 def device_table(name: str) -> dict[str, Any]:
@@ -94,7 +111,7 @@ def module_count(job: JobConfig) -> int:
 def _module_count(model: str, peft: str, rank: int, targets: tuple[str, ...], adapter_size: int) -> int:
     spec = cost.PeftSpec(method=peft, rank=rank, targets=targets, adapter_size=adapter_size)
     try:
-        table = cost.module_table(cost.get_model(model), spec)
+        table = cost.module_table(model_shape(model), spec)
     except InputError as error:
         raise ValueError(str(error)) from None
     return len(table)
@@ -124,4 +141,4 @@ def job_spec(job: JobConfig, **overrides: Any) -> Any:
     profile = job.load_profile()
     churn = profile_churn([list(row) for row in profile.traces.active], profile.setup.budget)
     fields = {"kr_churn": churn, **overrides}
-    return cost.JobSpec(model=cost.get_model(job.model), peft=peft_spec(job), steps=job.total_steps, **shared, **fields)
+    return cost.JobSpec(model=model_shape(job.model), peft=peft_spec(job), steps=job.total_steps, **shared, **fields)

@@ -84,6 +84,43 @@ def steps_to_accuracy(profile_path: Path, target: float) -> int:
     )
 
 
+# ------------------------------------------------------------------------------- model config
+
+
+#: a Hugging Face config.json is a few kilobytes; a file far beyond it is not one
+MAX_MODEL_CONFIG_BYTES = 1_000_000
+
+
+def load_model_config_cached(path: Path) -> Any:
+    """The cost model's ``ModelShape`` of a Hugging Face ``config.json`` (shapes only).
+
+    Raises:
+        ValueError: one line naming the file and the key.
+    """
+    return _load_model_config(*_version(path))
+
+
+@lru_cache(maxsize=64)
+def _load_model_config(path: str, size: int, _mtime_ns: int) -> Any:
+    import json
+
+    from dlora_sim.cost.models import shape_from_hf_config
+
+    if size > MAX_MODEL_CONFIG_BYTES:
+        raise ValueError(f"{path}: {size:,} bytes is too big for a config.json (at most {MAX_MODEL_CONFIG_BYTES:,})")
+    try:
+        config = json.loads(_read_utf8(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not JSON: {error}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not JSON: nested too deeply") from None
+    name = Path(path).name.removesuffix(".json").removesuffix(".config")
+    try:
+        return shape_from_hf_config(config, name, path)
+    except InputError as error:
+        raise ValueError(str(error)) from None
+
+
 # ------------------------------------------------------------------------------------ traces
 
 

@@ -60,7 +60,13 @@ class JobConfig(_Section):
 
     @field_validator("model")
     @classmethod
-    def _known_model(cls, name: str) -> str:
+    def _known_model(cls, name: str, info: ValidationInfo) -> str:
+        """A catalog name, or a Hugging Face config.json (relative to the scenario file), whose
+        shape is read and checked now; the path is kept absolute."""
+        if _catalog.is_model_file(name):
+            path = _resolve(Path(name), info)
+            _files.load_model_config_cached(path)  # raises ValueError naming the file and key
+            return str(path)
         return _catalog.check_name("model", name)
 
     @field_validator("dtype_bytes", mode="before")
