@@ -169,7 +169,7 @@ class Setup(_Frozen):
 
 
 class EvalPoint(_Frozen):
-    """Accuracy on the dev split at one step."""
+    """Accuracy at one step (on the dev split in ``traces.eval``, the test split in ``traces.test_eval``)."""
 
     step: int = Field(ge=0)
     accuracy: float = Field(ge=0, le=1)
@@ -193,6 +193,8 @@ class Traces(_Frozen):
     loss: list[float] = Field(min_length=1)
     eval: list[EvalPoint] = Field(default_factory=list)
     step_time_s: list[float] = Field(default_factory=list)
+    test_eval: list[EvalPoint] | None = Field(default=None, description="test accuracy at the eval steps "
+                                              "(`dlora-sim profile --eval-test`): the accuracy-vs-steps curve")
 
 
 class KROverhead(_Frozen):
@@ -272,6 +274,8 @@ class Profile(_Frozen):
             raise ValueError(f"traces.step_time_s: needs {setup.steps} values or none, got {len(tr.step_time_s)}")
         if any(p.step > setup.steps for p in tr.eval):
             raise ValueError(f"traces.eval: steps must be <= setup.steps ({setup.steps})")
+        if tr.test_eval is not None and any(p.step > setup.steps for p in tr.test_eval):
+            raise ValueError(f"traces.test_eval: steps must be <= setup.steps ({setup.steps})")
         res = self.result
         if res.head_params is not None:
             expected = mean_trainable_params(self, res.head_params)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import re
 import sys
@@ -152,25 +153,6 @@ def _kr_accuracy() -> str:
     return "\n".join(lines)
 
 
-def _kr_budget() -> str:
-    """Noun supersense: test accuracy against the budget, KR and random, with all modules for scale."""
-    rows = [r for r in _accuracy_groups() if r.task == "noun-supersense" and r.peft == "lora"
-            and r.arm in ("kr", "random", "all")]
-    budgets = sorted({r.budget for r in rows if r.arm != "all"})
-    cell: dict[tuple[str, int], str] = {}
-    for r in rows:
-        acc = 100 * np.array(r.test_accuracy)
-        cell.setdefault((r.arm, r.budget), f"{acc.mean():.1f} [{acc.min():.1f}–{acc.max():.1f}]")
-    lines = ["| arm | " + " | ".join(f"B = {b}" for b in budgets) + " |", "|---|" + "---:|" * len(budgets)]
-    for arm in ("kr", "random"):
-        lines.append(f"| {arm} | " + " | ".join(cell.get((arm, b), "–") for b in budgets) + " |")
-    full = next((r for r in rows if r.arm == "all"), None)
-    if full is not None:
-        lines += ["", f"All {full.n_modules} modules: {100 * np.mean(full.test_accuracy):.1f} "
-                      f"({len(full.seeds)} seeds). Test accuracy %, mean [min–max] over the seeds."]
-    return "\n".join(lines)
-
-
 def _sensitivity() -> str:
     """How the headline ratios move with one change from the paper's set-up."""
     changes: list[tuple[str, dict[str, object]]] = [
@@ -231,23 +213,65 @@ def _strategies() -> str:
 PRIVACY_RECORD = REPO / "profiles" / "privacy" / "privacy.json"
 FEDERATED = REPO / "profiles" / "federated"
 KR_STUDY = REPO / "profiles" / "kr-study"
-#: the study's finished phase: noun supersense at B = 3, seeds 0-9 (later phases are left out so
-#: that runs still being added elsewhere in the folder do not move these numbers)
-KR_STUDY_PHASE = ("noun-supersense", 3, range(10))
+#: the study's finished phases (scripts/kr_study.sh), as (task, PEFT, steps, budgets, seeds); the
+#: budget-free arms (all, head-only) join each at its seeds. Only finished phases are listed, so
+#: runs still landing in the folder do not move these numbers until a phase is added here.
+KR_STUDY_PHASES = (
+    ("noun-supersense", "lora", 150, (3,), range(10)),        # main
+    ("definition-mc", "lora", 150, (3,), range(5)),           # mc
+    ("noun-supersense", "lora", 150, (1, 6, 12), range(3)),   # budget
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _kr_study_runs() -> tuple:
+    """The finished phases' runs, with every arm's summary and its paired differences to
+    random, static-random and kr (at each budget, within each setting)."""
+    from dlora_sim.study.paired import BUDGET_FREE, compare_arms, load_runs, summarise_arms
+
+    runs, _ = load_runs(KR_STUDY)
+    keep = [r for r in runs if any(
+        r.setting.task == task and r.setting.peft == peft and r.setting.steps == steps and r.seed in seeds
+        and (r.budget in budgets or r.variant in BUDGET_FREE) for task, peft, steps, budgets, seeds in KR_STUDY_PHASES)]
+    present = {r.variant for r in keep}
+    rows = [row for b in ("random", "static-random", "kr") if b in present for row in compare_arms(keep, b)]
+    return keep, summarise_arms(keep), rows
 
 
 def _kr_study() -> str:
-    """The KR study's paired comparison: every arm against random and static-random."""
-    from dlora_sim.study.paired import compare_arms, load_runs, summarise_arms
-    from dlora_sim.study.tables import summary_markdown
+    """The KR study: per task at B = 3 (and per PEFT method), each arm's accuracy with its 95 %
+    interval and its paired difference to random and static-random; then, for every task and
+    budget, each score-driven arm against the two random arms, with the verdict in words."""
+    from dlora_sim.study.paired import BUDGET_FREE
+    from dlora_sim.study.tables import answer_markdown, summary_markdown, verdict_markdown
 
-    task, budget, seeds = KR_STUDY_PHASE
-    runs, _ = load_runs(KR_STUDY)
-    runs = [r for r in runs if r.setting.task == task and r.seed in seeds
-            and (r.budget == budget or r.variant in ("all", "head-only"))]
-    arms = summarise_arms(runs)
-    rows = [row for baseline in ("random", "static-random") for row in compare_arms(runs, baseline, budget)]
-    return summary_markdown(arms, rows)
+    _, arms, rows = _kr_study_runs()
+    # one budget per setting here: B = 3 for LoRA (the budget curve is the kr-budget block), the
+    # phase's own B for Adapter and IA3
+    main = {(a.setting, a.budget) for a in arms if a.variant not in BUDGET_FREE
+            and (a.setting.peft != "lora" or a.budget == 3)}
+    settings = {s for s, _ in main}
+    shown = [a for a in arms if (a.setting, a.budget) in main or (a.setting in settings and a.variant in BUDGET_FREE)]
+    # the budget-free arms' Δ are shown at B = 3 only (the other budgets are in the kr-budget block)
+    table_rows = [c for c in rows if c.baseline != "kr" and (c.setting, c.budget) in main]
+    verdict_rows = [c for c in rows if c.baseline != "kr"]
+    return "\n".join(["Where KR (today's score) beats random selection, and by how much (Δ: paired difference "
+                      "in points, two-way 95% interval; * excludes 0):", "", answer_markdown(rows),
+                      summary_markdown(shown, table_rows),
+                      "Every score-driven arm against random selection, per task and budget "
+                      "(`dlora-sim profiles compare profiles/kr-study --baseline random --baseline static-random`):",
+                      "", verdict_markdown(verdict_rows)])
+
+
+def _kr_budget() -> str:
+    """Noun supersense: test accuracy against the budget B for kr, random and static-random, with
+    95 % intervals, and KR's paired difference to each random arm at every B."""
+    from dlora_sim.study.tables import budget_markdown
+
+    _, arms, rows = _kr_study_runs()
+    setting = next(a.setting for a in arms if a.setting.task == "noun-supersense" and a.setting.peft == "lora"
+                   and a.setting.steps == 150)
+    return budget_markdown(arms, [c for c in rows if c.baseline != "kr"], setting)
 
 
 def _federated() -> str:

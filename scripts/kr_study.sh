@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Kill-and-Revive study (issue 11): enough seeds and controls to tell whether KR beats random.
 #
-#   scripts/kr_study.sh [phase ...]     # phases: main (default), mc, budget; out: profiles/kr-study
+#   scripts/kr_study.sh [phase ...]     # phases: main (default), mc, budget, peft, plateau;
+#                                       # out: profiles/kr-study
 #
 # main:   noun-supersense, LoRA r=8 on q,k,v,o (24 modules), B=3, 150 steps, window 15, warm-up 1,
 #         arms all, head-only (B=0), kr, kr with the update-norm-diff score (kr-upd), random,
@@ -9,6 +10,12 @@
 #         still holds every arm for the seeds it finished (the comparisons are paired by seed).
 # mc:     the same eight arms on definition-mc (lr 3e-4, batch 2 questions), seeds 0..4.
 # budget: kr, random and static-random at B = 1, 6, 12 on noun-supersense, seeds 0..2.
+# peft:   Adapter (m = 16, 12 modules, B = 2, lr 1e-3) and IA3 (18 modules, B = 3, lr 3e-3) on
+#         noun-supersense, arms all, kr, random, static-random, seeds 0..2 (the set-up of the
+#         single-seed profiles/noun-supersense-{adapter,ia3}-*.json, now with a random control).
+# plateau: all-modules LoRA on noun-supersense for 600 steps, dev (500) and test (1500) accuracy
+#         every 50 steps (traces.eval, traces.test_eval), seeds from KR_PLATEAU_SEEDS (default
+#         "0 1"): where does the all-modules curve stop improving?
 #
 # Every run tests on the full test split (1500 examples) and stores its per-example predictions,
 # so `dlora-sim profiles compare profiles/kr-study --baseline random` can pair arms example by
@@ -27,7 +34,11 @@ mkdir -p "$OUT"
 
 CLS=(--steps 150 --batch 8 --dev-limit 200 --eval-every 150)                 # full test split
 MC=(--steps 150 --batch 2 --dev-limit 100 --eval-every 150 --lr 3e-4)         # 4 rows per question
-KR=(--window 15 --warmup-rounds 1 --peft lora --rank 8)
+KR=(--window 15 --warmup-rounds 1)
+LORA=(--peft lora --rank 8)
+ADAPTER=(--peft adapter --adapter-size 16)                                      # B = 2 of 12
+IA3=(--peft ia3 --lr 3e-3)                                                      # B = 3 of 18
+PLATEAU=(--steps 600 --batch 8 --dev-limit 500 --eval-every 50 --eval-test)
 ARMS=(all head-only kr kr-upd random static-random static-topB kill-only)
 
 commit() {  # commit <file>: only that file, whatever else is staged; wait out a busy index
@@ -67,7 +78,7 @@ grid() {  # grid <task> <seeds> <options...>: every arm at B=3 for each seed
         for arm in "${ARMS[@]}"; do
             # shellcheck disable=SC2046
             run "$task-lora-$arm-b$(arm_budget "$arm" 3)-s$seed" --task "$task" --seed "$seed" \
-                $(arm_options "$arm" 3) "$@"
+                "${LORA[@]}" $(arm_options "$arm" 3) "$@"
         done
     done
 }
@@ -79,9 +90,33 @@ budget_curve() {
             for arm in kr random static-random; do
                 # shellcheck disable=SC2046
                 run "noun-supersense-lora-$arm-b$budget-s$seed" --task noun-supersense --seed "$seed" \
-                    $(arm_options "$arm" "$budget") "${CLS[@]}"
+                    "${LORA[@]}" $(arm_options "$arm" "$budget") "${CLS[@]}"
             done
         done
+    done
+}
+
+peft_grid() {  # Adapter and IA3 with a random control; seed-major, so every seed finished pairs
+    local seed arm
+    for seed in 0 1 2; do
+        for arm in all kr random static-random; do
+            # shellcheck disable=SC2046
+            run "noun-supersense-adapter-$arm-b2-s$seed" --task noun-supersense --seed "$seed" \
+                "${ADAPTER[@]}" $(arm_options "$arm" 2) "${CLS[@]}"
+        done
+        for arm in all kr random static-random; do
+            # shellcheck disable=SC2046
+            run "noun-supersense-ia3-$arm-b3-s$seed" --task noun-supersense --seed "$seed" \
+                "${IA3[@]}" $(arm_options "$arm" 3) "${CLS[@]}"
+        done
+    done
+}
+
+plateau() {  # the all-modules accuracy-vs-steps curve (600 steps, test accuracy every 50)
+    local seed
+    for seed in ${KR_PLATEAU_SEEDS:-0 1}; do
+        run "noun-supersense-lora-all-600steps-s$seed" --task noun-supersense --seed "$seed" \
+            "${LORA[@]}" --arm all --budget 3 "${PLATEAU[@]}"
     done
 }
 
@@ -92,7 +127,9 @@ for phase in "${PHASES[@]}"; do
         main) grid noun-supersense "0 1 2 3 4 5 6 7 8 9" "${CLS[@]}" ;;
         mc) grid definition-mc "0 1 2 3 4" "${MC[@]}" ;;
         budget) budget_curve ;;
-        *) echo "unknown phase '$phase'; allowed: main, mc, budget" >&2; exit 2 ;;
+        peft) peft_grid ;;
+        plateau) plateau ;;
+        *) echo "unknown phase '$phase'; allowed: main, mc, budget, peft, plateau" >&2; exit 2 ;;
     esac
 done
 echo "$(date -u +%H:%M:%S) phases ${PHASES[*]} done"

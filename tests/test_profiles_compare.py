@@ -203,3 +203,89 @@ def test_cli_several_baselines_and_an_arm_filter(folder, capsys):
     assert pairs == [("kr", "random"), ("kr", "static-random")]
     code, _, err = _run(["profiles", "compare", str(folder), "--arm", "kr:probe-grad"], capsys)
     assert code == 1 and "--arm 'kr:probe-grad': no such arm" in err
+
+
+@pytest.fixture(scope="module")
+def budgets(tmp_path_factory) -> Path:
+    """Two budgets, as in the study: at B = 3 five seeds, kr right on 60 more examples per seed
+    than random and static-random (which agree); at B = 6 three seeds, kr identical to random,
+    static-random wrong on 30 more; all (budget-free) five seeds, kr's B = 3 pattern."""
+    path = tmp_path_factory.mktemp("budgets")
+    for seed in SEEDS:
+        base = np.random.default_rng(seed).random(N) < 0.6
+        better = base.copy()
+        better[np.flatnonzero(~base)[:EXTRA]] = True
+        for arm in ("random", "static-random"):
+            _save(path, arm, seed, base)
+        _save(path, "kr", seed, better)
+        _save(path, "all", seed, better)
+        if seed < 3:
+            worse = base.copy()
+            worse[np.flatnonzero(base)[:30]] = False
+            _save(path, "random", seed, base, budget=6)
+            _save(path, "kr", seed, base, budget=6)
+            _save(path, "static-random", seed, worse, budget=6)
+    return path
+
+
+def _budget_tables(folder: Path):
+    runs, _ = load_runs(folder)
+    rows = [c for b in ("random", "static-random") for c in compare_arms(runs, b, resamples=300)]
+    return summarise_arms(runs, resamples=300), rows
+
+
+def test_mixed_budgets_group_by_budget_and_say_how_many_seeds_paired(budgets):
+    """One table per budget; at B = 6 the five-seed arm all is paired on the three seeds random has,
+    and the table says so (with † for fewer than 5 seeds)."""
+    from dlora_sim.study.tables import summary_markdown
+
+    arms, rows = _budget_tables(budgets)
+    text = summary_markdown(arms, rows)
+    b3, b6 = text.split("B = 6**")
+    assert "B = 3**" in b3 and "| kr | 5 | " in b3 and "| kr | 3† | " in b6
+    all6 = next(line for line in b6.splitlines() if line.startswith("| all |"))
+    assert "| all | 5 | " in all6 and all6.count("(3† seeds)") == 2
+    assert "(3† seeds)" not in next(line for line in b3.splitlines() if line.startswith("| all |"))
+    assert "† fewer than 5 seeds" in text
+
+
+def test_verdicts_and_the_plain_answer_follow_the_intervals(budgets):
+    """kr at B = 3: ahead of both random arms by an interval around +4.0; at B = 6: identical to
+    random (no difference, [0, 0]) and ahead of static-random (+2.0)."""
+    from dlora_sim.study.tables import answer_markdown, verdict, verdict_markdown
+
+    _, rows = _budget_tables(budgets)
+    at = {(c.variant, c.baseline, c.budget): c for c in rows}
+    assert verdict(at[("kr", "random", 3)]).startswith("ahead by ")
+    assert verdict(at[("kr", "random", 6)]) == "no difference shown: at most 0.0 better, 0.0 worse"
+    assert at[("kr", "static-random", 6)].intervals.both.estimate == pytest.approx(0.02)
+    assert verdict(at[("kr", "static-random", 6)]).startswith("ahead by ")
+    table = verdict_markdown(rows)
+    assert "| 3 | kr | 5 | +4.0 [" in table and "| 6 | kr | 3† | +0.0 [+0.0, +0.0] | no difference shown" in table
+    answer = answer_markdown(rows).splitlines()
+    assert answer[0].startswith("- **ahead of random and static-random**: ") and "B = 3 (5 seeds): +4.0 [" in answer[0]
+    assert answer[1].startswith("- **ahead of static-random only**: ") and "B = 6 (3† seeds)" in answer[1]
+    assert len(answer) == 2
+
+
+def test_a_loss_reads_behind(budgets):
+    """random − kr at B = 3 (kr as the baseline) is 4 points behind."""
+    from dlora_sim.study.tables import verdict
+
+    runs, _ = load_runs(budgets)
+    back = next(c for c in compare_arms(runs, "kr", 3, resamples=300) if c.variant == "random")
+    assert verdict(back).startswith("behind by ") and back.intervals.both.estimate == pytest.approx(-0.04)
+
+
+def test_budget_curve_puts_budgets_in_columns_with_the_differences(budgets):
+    from dlora_sim.study.tables import budget_markdown
+
+    arms, rows = _budget_tables(budgets)
+    setting = next(a.setting for a in arms)
+    lines = budget_markdown(arms, rows, setting).splitlines()
+    assert lines[0] == "| arm | B = 3 | B = 6 |"
+    kr = next(line for line in lines if line.startswith("| kr |"))
+    assert kr.endswith("(3†) |") and "(5) |" in kr
+    diff = next(line for line in lines if line.startswith("| kr − random |"))
+    assert "+4.0 [" in diff and "*" in diff.split("|")[2] and "+0.0 [+0.0, +0.0] |" in diff
+    assert "For scale: all " in lines[-1]

@@ -168,10 +168,11 @@ def test_update_norms_equal_the_product_they_stand_for():
     assert update_norms(modules)[5] == pytest.approx(float(torch.linalg.norm(scaling * (b @ a).detach())), rel=1e-6)
 
 
-@pytest.mark.parametrize(("arm", "budget", "active_after"), [("head-only", 0, 0), ("static-random", 3, 3)])
+@pytest.mark.parametrize(("arm", "budget", "active_after"),
+                         [("head-only", 0, 0), ("static-random", 3, 3), ("static-topB", 3, 3)])
 def test_new_arms_train_exactly_their_budget(arm, budget, active_after):
     """head-only freezes every module after warm-up (their weights then stay bit-identical);
-    static-random keeps one set of B for the whole run."""
+    static-random and static-topB keep one set of B for the whole run."""
     from dlora_sim.profiling.train import train
 
     result = train(_tiny(arm=arm, budget=budget, steps=20))
@@ -189,3 +190,21 @@ def test_update_norm_score_needs_lora():
 
     with pytest.raises(InputError, match="needs --peft lora"):
         train(_tiny(peft="adapter", budget=2, score="update-norm-diff", steps=5))
+
+
+def test_eval_test_records_the_test_accuracy_curve(tmp_path):
+    """--eval-test: test accuracy at every evaluation step, the last one the run's test score;
+    without it the profile has no curve (traces.test_eval is null)."""
+    import dataclasses
+
+    config = dataclasses.replace(_tiny(arm="all", steps=30), eval_test=True)
+    profile = run_profile(config, tmp_path / "curve.json")
+    loaded = load_profile(tmp_path / "curve.json")
+    curve = loaded.traces.test_eval
+    assert [p.step for p in curve] == [p.step for p in loaded.traces.eval] == [15, 30]
+    assert curve[-1].accuracy == pytest.approx(profile.result.test_accuracy)
+    labels = load_task("noun-supersense", "test", 16).labels
+    assert np.mean(np.array(loaded.result.test_predictions) == labels) == pytest.approx(curve[-1].accuracy)
+    from dlora_sim.profiling.train import train
+
+    assert train(_tiny(arm="all", steps=5)).test_eval is None

@@ -41,6 +41,8 @@ class TrainConfig:
         max_len: token cap per row (dynamic padding to the longest row in the batch).
         train_limit / dev_limit / test_limit: use only the first examples of each split.
         eval_every: dev accuracy every this many steps (and at the end).
+        eval_test: also test accuracy at those steps (an accuracy-vs-steps curve on the test
+            split, e.g. to see where training has plateaued); the final one is the test score.
     """
 
     task: str
@@ -55,6 +57,7 @@ class TrainConfig:
     dev_limit: int | None = 500
     test_limit: int | None = None
     eval_every: int = 100
+    eval_test: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "max_len", "eval_every"):
@@ -86,6 +89,7 @@ class TrainResult:
     loss: list[float] = field(default_factory=list)
     step_time_s: list[float] = field(default_factory=list)
     eval: list[dict] = field(default_factory=list)
+    test_eval: list[dict] | None = None  # with TrainConfig.eval_test: test accuracy per eval step
     test_accuracy: float = float("nan")
     kr_norm_s: float = 0.0
     kr_norm_flops: int = 0
@@ -155,6 +159,8 @@ def train(config: TrainConfig, on_step: Callable[[int, float], None] | None = No
     total = sum(p.numel() for p in trainable)
     result = TrainResult(modules=modules, trainable_params=total, head_params=total - sum(sizes),
                          update_norms=[] if is_lora else None)
+    if config.eval_test:
+        result.test_eval = []
     active_params = 0  # sum over steps of the parameters of the modules that trained in the step
 
     torch.manual_seed(config.seed)  # dropout stream: identical across arms until they differ
@@ -182,11 +188,17 @@ def train(config: TrainConfig, on_step: Callable[[int, float], None] | None = No
         if step % window == 0 and step < config.steps:
             _kr_round(config, net, modules, controller, optimizer, tokenizer, train_data,
                       probes[step // window - 1], snapshot, result, step)
+        predictions = None
         if step % config.eval_every == 0 or step == config.steps:
             result.eval.append({"step": step, "accuracy": accuracy(net, tokenizer, dev_data, config.max_len)})
+            if result.test_eval is not None:
+                predictions = predict(net, tokenizer, test_data, config.max_len)
+                result.test_eval.append({"step": step, "accuracy": float((predictions == test_data.labels).mean())
+                                         if len(test_data) else 0.0})
         if on_step is not None:
             on_step(step, result.loss[-1])
-    predictions = predict(net, tokenizer, test_data, config.max_len)
+    if predictions is None:  # the last step's test predictions, unless the curve already made them
+        predictions = predict(net, tokenizer, test_data, config.max_len)
     result.test_predictions = [int(x) for x in predictions]
     result.test_accuracy = float((predictions == test_data.labels).mean()) if len(test_data) else 0.0
     result.mean_trainable_params = result.head_params + active_params / config.steps
