@@ -244,3 +244,28 @@ def _document(path: Path, start: str = START_MARKER, end: str = END_MARKER) -> s
         raise InputError(f"{path}: --write: cannot read ({error.strerror or error})") from None
     replace_between_markers(document, "", str(path), start, end)  # broken markers: refused now, not after printing
     return document
+
+
+@profiles_app.command("curve")
+def curve(
+    directory: Annotated[Path, typer.Argument(help="Folder holding profiles written with `dlora-sim profile --eval-test` (*.json, not recursive).")] = Path("profiles/kr-study"),
+    tolerance: Annotated[float, typer.Option(help="Plateau: the first step whose mean test accuracy is within this many points of the curve's best.")] = 1.0,
+) -> None:
+    """Accuracy against training steps (traces.test_eval) and where it plateaus.
+
+    Runs of one task, PEFT method, arm, length and lr are averaged over seeds, step by step. When
+    the folder also holds shorter runs of the same arm and seeds (whose test accuracy the curve
+    reproduces at their length), the final gain over them is given with a paired two-way
+    bootstrap interval.
+    """
+    from dlora_sim.study.curve import curve_markdown, gain_over_shorter, load_curves
+    from dlora_sim.study.paired import load_runs
+
+    if not 0 <= tolerance < 100:
+        raise InputError(f"--tolerance must be in [0, 100) points, got {tolerance}")
+    curves = load_curves(directory)
+    if not curves:
+        raise InputError(f"{directory}: no profile has traces.test_eval; make some with `dlora-sim profile --eval-test`")
+    runs, _ = load_runs(directory)
+    for c in curves:
+        typer.echo(curve_markdown(c, tolerance / 100, gain_over_shorter(c, runs)))
