@@ -220,16 +220,26 @@ KR_STUDY_PHASES = (
     ("noun-supersense", "lora", 150, (3,), range(10)),        # main
     ("definition-mc", "lora", 150, (3,), range(5)),           # mc
     ("noun-supersense", "lora", 150, (1, 6, 12), range(3)),   # budget
+    ("noun-supersense", "adapter", 150, (2,), range(3)),      # peft: Adapter, B = 2 of 12
+    ("noun-supersense", "ia3", 150, (3,), range(3)),          # peft: IA3, B = 3 of 18
 )
+
+
+@functools.lru_cache(maxsize=1)
+def _kr_study_all() -> list:
+    """Every run in profiles/kr-study with per-example predictions (read once)."""
+    from dlora_sim.study.paired import load_runs
+
+    return load_runs(KR_STUDY)[0]
 
 
 @functools.lru_cache(maxsize=1)
 def _kr_study_runs() -> tuple:
     """The finished phases' runs, with every arm's summary and its paired differences to
     random, static-random and kr (at each budget, within each setting)."""
-    from dlora_sim.study.paired import BUDGET_FREE, compare_arms, load_runs, summarise_arms
+    from dlora_sim.study.paired import BUDGET_FREE, compare_arms, summarise_arms
 
-    runs, _ = load_runs(KR_STUDY)
+    runs = _kr_study_all()
     keep = [r for r in runs if any(
         r.setting.task == task and r.setting.peft == peft and r.setting.steps == steps and r.seed in seeds
         and (r.budget in budgets or r.variant in BUDGET_FREE) for task, peft, steps, budgets, seeds in KR_STUDY_PHASES)]
@@ -261,6 +271,22 @@ def _kr_study() -> str:
                       "Every score-driven arm against random selection, per task and budget "
                       "(`dlora-sim profiles compare profiles/kr-study --baseline random --baseline static-random`):",
                       "", verdict_markdown(verdict_rows)])
+
+
+#: the study's finished plateau runs: (task, PEFT, steps, seeds) of all-modules runs with a test curve
+KR_PLATEAU = ("noun-supersense", "lora", 600, (0, 1))
+
+
+def _kr_plateau() -> str:
+    """All-modules LoRA on noun supersense, test accuracy against steps: where it stops improving,
+    and the paired gain of the long runs over the 150-step runs of the same seeds."""
+    from dlora_sim.study.curve import curve_markdown, gain_over_shorter, load_curves
+
+    task, peft, steps, seeds = KR_PLATEAU
+    curve = next(c for c in load_curves(KR_STUDY, seeds) if (c.task, c.peft, c.arm, c.steps) == (task, peft, "all", steps))
+    runs = _kr_study_all()
+    return curve_markdown(curve, 0.01, gain_over_shorter(curve, [r for r in runs if r.seed in seeds])) + (
+        "\n`dlora-sim profiles curve profiles/kr-study` (the runs: `scripts/kr_study.sh plateau`).")
 
 
 def _kr_budget() -> str:
