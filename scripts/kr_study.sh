@@ -15,7 +15,9 @@
 #         single-seed profiles/noun-supersense-{adapter,ia3}-*.json, now with a random control).
 # plateau: all-modules LoRA on noun-supersense for 600 steps, dev (500) and test (1500) accuracy
 #         every 50 steps (traces.eval, traces.test_eval), seeds from KR_PLATEAU_SEEDS (default
-#         "0 1"): where does the all-modules curve stop improving?
+#         "0 1"): where does the all-modules curve stop improving? KR_PLATEAU_STEPS and
+#         KR_PLATEAU_EVERY change the length and the spacing (e.g. 1500 and 100 for a longer look;
+#         the file name carries the length).
 #
 # Every run tests on the full test split (1500 examples) and stores its per-example predictions,
 # so `dlora-sim profiles compare profiles/kr-study --baseline random` can pair arms example by
@@ -38,7 +40,8 @@ KR=(--window 15 --warmup-rounds 1)
 LORA=(--peft lora --rank 8)
 ADAPTER=(--peft adapter --adapter-size 16)                                      # B = 2 of 12
 IA3=(--peft ia3 --lr 3e-3)                                                      # B = 3 of 18
-PLATEAU=(--steps 600 --batch 8 --dev-limit 500 --eval-every 50 --eval-test)
+PLATEAU_STEPS=${KR_PLATEAU_STEPS:-600}
+PLATEAU=(--steps "$PLATEAU_STEPS" --batch 8 --dev-limit 500 --eval-every "${KR_PLATEAU_EVERY:-50}" --eval-test)
 ARMS=(all head-only kr kr-upd random static-random static-topB kill-only)
 
 commit() {  # commit <file>: only that file, whatever else is staged; wait out a busy index
@@ -115,7 +118,7 @@ peft_grid() {  # Adapter and IA3 with a random control; seed-major, so every see
 plateau() {  # the all-modules accuracy-vs-steps curve (600 steps, test accuracy every 50)
     local seed
     for seed in ${KR_PLATEAU_SEEDS:-0 1}; do
-        run "noun-supersense-lora-all-600steps-s$seed" --task noun-supersense --seed "$seed" \
+        run "noun-supersense-lora-all-${PLATEAU_STEPS}steps-s$seed" --task noun-supersense --seed "$seed" \
             "${LORA[@]}" --arm all --budget 3 "${PLATEAU[@]}"
     done
 }

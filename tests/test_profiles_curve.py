@@ -104,6 +104,7 @@ def test_cli_prints_the_curve_and_refuses_a_folder_without_one(folder, tmp_path,
     out = capsys.readouterr().out
     assert "| 150 | 64.5 | 64.0 / 65.0 |" in out and "from step **150** on" in out
     assert "Step 200 against step 100" in out and "+5.0 [" in out
+    assert "not plateaued within 200 steps" in out and "from step 100 to 200 it still gains +5.0 points" in out
     save_profile(build_profile(arm="all"), tmp_path / "plain.json")
     assert _run(["profiles", "curve", str(tmp_path)]) == 1
     assert "no profile has traces.test_eval" in capsys.readouterr().err

@@ -14,6 +14,7 @@ predictions pair with the long run's final ones, and the gain gets a two-way boo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,12 @@ def load_curves(directory: Path, seeds: tuple[int, ...] | None = None) -> list[C
         raise InputError(f"{directory}: no such folder of profiles")
     groups: dict[tuple, list[tuple[Path, Profile]]] = {}
     for path in sorted(directory.glob("*.json")):
+        try:  # a cheap look first: most profiles carry no curve, and validating them all is slow
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if not (raw.get("traces") or {}).get("test_eval"):
+                continue
+        except (OSError, ValueError, AttributeError):
+            pass  # let load_profile name the problem
         profile = load_profile(path)
         if profile.traces.test_eval is None or (seeds is not None and profile.setup.seed not in seeds):
             continue
@@ -139,10 +146,16 @@ def curve_markdown(curve: Curve, tolerance: float = 0.01, gain: Gain | None = No
     for i, step in enumerate(curve.eval_steps):
         per_seed = " / ".join(f"{100 * t[i]:.1f}" for t in curve.test)
         lines.append(f"| {step} | {100 * curve.mean_test[i]:.1f} | {per_seed} | {100 * curve.mean_dev[i]:.1f} |")
-    best = int(np.argmax(curve.mean_test))
+    mean = curve.mean_test
+    best = int(np.argmax(mean))
     lines += ["", f"{curve.label()}, seeds {', '.join(map(str, curve.seeds))}: the mean test accuracy is within "
-                  f"{100 * tolerance:g} point of its best ({100 * curve.mean_test[best]:.1f} at step "
+                  f"{100 * tolerance:g} point of its best ({100 * mean[best]:.1f} at step "
                   f"{curve.eval_steps[best]}) from step **{plateau_step(curve, tolerance)}** on."]
+    if best == len(mean) - 1 and len(mean) > 2:
+        half = int(np.argmin(np.abs(np.array(curve.eval_steps) - curve.eval_steps[-1] / 2)))
+        lines[-1] += (f" The best is the last evaluation, so the curve has **not plateaued within {curve.eval_steps[-1]} "
+                      f"steps** (that step is a lower bound): from step {curve.eval_steps[half]} to "
+                      f"{curve.eval_steps[-1]} it still gains {100 * (mean[-1] - mean[half]):+.1f} points.")
     if gain is not None:
         d = gain.difference
         lines[-1] += (f" Step {curve.steps} against step {gain.short_steps} (the {gain.short_steps}-step runs of the "
