@@ -274,19 +274,22 @@ def _kr_study() -> str:
 
 
 #: the study's finished plateau runs: (task, PEFT, steps, seeds) of all-modules runs with a test curve
-KR_PLATEAU = ("noun-supersense", "lora", 600, (0, 1))
+KR_PLATEAU = (("noun-supersense", "lora", 600, (0, 1)),)
 
 
 def _kr_plateau() -> str:
     """All-modules LoRA on noun supersense, test accuracy against steps: where it stops improving,
-    and the paired gain of the long runs over the 150-step runs of the same seeds."""
+    and the paired gain of the long runs over shorter runs of the same seeds."""
     from dlora_sim.study.curve import curve_markdown, gain_over_shorter, load_curves
 
-    task, peft, steps, seeds = KR_PLATEAU
-    curve = next(c for c in load_curves(KR_STUDY, seeds) if (c.task, c.peft, c.arm, c.steps) == (task, peft, "all", steps))
     runs = _kr_study_all()
-    return curve_markdown(curve, 0.01, gain_over_shorter(curve, [r for r in runs if r.seed in seeds])) + (
-        "\n`dlora-sim profiles curve profiles/kr-study` (the runs: `scripts/kr_study.sh plateau`).")
+    parts = []
+    for task, peft, steps, seeds in KR_PLATEAU:
+        curve = next(c for c in load_curves(KR_STUDY, seeds) if (c.task, c.peft, c.arm, c.steps) == (task, peft, "all", steps))
+        shorter = [r for r in runs if r.seed in seeds and r.setting.steps < steps]
+        parts.append(curve_markdown(curve, 0.01, gain_over_shorter(curve, shorter + [r for r in runs if r.setting.steps == steps])))
+    return "\n".join(parts) + ("\n`dlora-sim profiles curve profiles/kr-study` (the runs: `scripts/kr_study.sh plateau`; "
+                               "the plateau step: the first evaluation within 1 point of the curve's best).")
 
 
 def _kr_budget() -> str:
@@ -348,6 +351,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "privacy": ("README.md", _privacy),
     "federated": ("README.md", _federated),
     "kr-study": ("README.md", _kr_study),
+    "kr-plateau": ("README.md", _kr_plateau),
     "cost-sensitivity": ("docs/cost.md", _sensitivity),
     "cost-phone-lte": ("docs/cost.md", _phone_lte),
 }

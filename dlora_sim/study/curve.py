@@ -116,7 +116,7 @@ def gain_over_shorter(curve: Curve, runs: list, resamples: int = DEFAULT_RESAMPL
 
     A shorter run counts only when the long run's curve at its length reproduces its test accuracy
     (same batches, same weights up to there); any other is skipped. With several shorter lengths,
-    the one with the most seeds (then the shortest) is used.
+    the one with the most seeds (then the longest) is used.
     """
     def same(r) -> bool:
         st = r.setting
@@ -134,7 +134,7 @@ def gain_over_shorter(curve: Curve, runs: list, resamples: int = DEFAULT_RESAMPL
         by_length.setdefault(steps, {})[r.seed] = r
     if not by_length:
         return None
-    short_steps = max(by_length, key=lambda k: (len(by_length[k]), -k))
+    short_steps = max(by_length, key=lambda k: (len(by_length[k]), k))
     seeds = tuple(sorted(by_length[short_steps]))
     diff = np.array([long_runs[s].correct.astype(float) - by_length[short_steps][s].correct for s in seeds])
     return Gain(short_steps, seeds, bootstrap_mean(diff, resamples, seed).both)
