@@ -274,7 +274,7 @@ def _kr_study() -> str:
 
 
 #: the study's finished plateau runs: (task, PEFT, steps, seeds) of all-modules runs with a test curve
-KR_PLATEAU = (("noun-supersense", "lora", 600, (0, 1)),)
+KR_PLATEAU = (("noun-supersense", "lora", 600, (0, 1)), ("noun-supersense", "lora", 1500, (0,)))
 
 
 def _kr_plateau() -> str:
