@@ -37,8 +37,10 @@ __all__ = ["SegmentOutcome", "run_segment"]
 
 SESSION, RUN, OFF, DONE, GONE = 0, 1, 2, 3, 4
 NO_LIMIT, GPU_LIMIT, LINK_LIMIT, MEMORY_LIMIT = 0, 1, 2, 3
-UNIT_ROWS = 20  # rows per unit of work in the contention levels (about 20 steps)
-EPOCH_UNITS = 0.25  # an epoch lasts this many units of the median device
+UNIT_ROWS = 1  # rows per unit of work in the contention levels: the exchange a device is in
+EPOCH_STEPS = 5.0  # an epoch lasts at most this many steps of the median device ...
+CHANGE_FRACTION = 0.02  # ... or until this fraction of the working devices changed state
+SLACK_EPOCHS = 10  # while nothing is saturated, an epoch may last this many times longer
 
 
 class SegmentOutcome:
@@ -96,6 +98,8 @@ class _Run:
         self.spec = spec
         self.scenario = scenario
         self.rows: JobRows = job_rows(spec, strategy, scenario)
+        # the final download's row (cloud-only), or the end: no milestone before it
+        self.final_row = int(self.rows.first_row[-1]) if self.rows.rows > self.rows.first_row[-1] else self.rows.rows
         plan = cost.get_strategy(strategy)
         sched, cloud = scenario.scheduler, scenario.cloud
         self.horizon = float(scenario.run.horizon_s)
@@ -107,11 +111,13 @@ class _Run:
         self.fleet = fleet
         self.capacities = shared_capacities(scenario)
         self.slots = slots  # sessions whose activations fit in GPU memory at once (None: no cloud)
+        self.memory_share = 0.0  # fraction of a running device's time spent waiting for GPU memory
         n = len(fleet)
         self.n = n
         self.f = fleet.flops_per_s
-        self.up = fleet.up_bytes_per_s
-        self.down = fleet.down_bytes_per_s
+        # a transfer alone still runs at most at the capacity of the thinnest shared link it crosses
+        self.up = self._capped(fleet.up_bytes_per_s, fleet.up_links, fleet)
+        self.down = self._capped(fleet.down_bytes_per_s, fleet.down_links, fleet)
         self.rtt = fleet.rtt_s
         self.c = {name: np.zeros(n) for name in DEVICE_COUNTERS}
         self.completion = np.full(n, np.nan)
@@ -137,7 +143,14 @@ class _Run:
         self.levels: np.ndarray | None = None
         self.resources: list[Resource] = []
         self.resource_kind: list[int] = []
+        self.link_masks = {link: np.isin(fleet.group, [g for g, path in enumerate(
+            fleet.up_links if link.endswith(":up") else fleet.down_links) if link in path]) for link in self.capacities}
+        self.gpu_peak = self._gpu_peak()
         self._start_sessions(np.flatnonzero(feasible), np.zeros(int(feasible.sum())))
+
+    def _capped(self, rate: np.ndarray, paths: tuple[tuple[str, ...], ...], fleet: Fleet) -> np.ndarray:
+        caps = np.array([min((self.capacities[link] for link in path), default=np.inf) for path in paths])
+        return np.minimum(rate, caps[fleet.group]) if len(paths) else rate
 
     # -- own times ---------------------------------------------------------------------------
 
@@ -191,44 +204,96 @@ class _Run:
         down = np.where(running, r.between("D", a, b), self.sess_down[idx])
         return np.maximum(time, 1e-12), gpu, up, down
 
-    def contention_possible(self) -> bool:
-        """Whether the GPU pool or a shared link could ever be short: every feasible device at
-        its own speed at once, set-up downloads and the job's densest stretch included."""
-        idx = np.flatnonzero(self.mode != GONE)
+    def _gpu_peak(self) -> np.ndarray:
+        """Each device's largest share of one GPU while it works: over the job's kinds of row
+        (a full-batch GPU time over the row's own time), the most it can ask of the pool."""
+        r = self.rows
+        if r.rows == 0:
+            return np.zeros(self.n)
+        columns = np.stack([np.diff(r.cum[k]) for k in ("F", "U", "D", "RT", "svc", "window", "svc_batched")], axis=1)
+        kinds = np.unique(columns, axis=0)
+        kinds = kinds[kinds[:, 6] > 0]
+        peak = np.zeros(self.n)
+        for F, U, D, RT, svc, window, batched in kinds:
+            own = F / self.f + RT * self.rtt + U / self.up + D / self.down + svc + window
+            peak = np.maximum(peak, batched / own)
+        return peak
+
+    def _bounds_fit(self, idx: np.ndarray) -> dict[str, float]:
+        """Room left on each resource if every device in ``idx`` asked for its most at once
+        (negative: they could saturate it)."""
+        room = {"gpu": self.n_gpus - float(self.gpu_peak[idx].sum())}
+        if self.slots is not None:
+            room["memory"] = float(self.slots - idx.size)
+        for link, capacity in self.capacities.items():
+            rate = self.up if link.endswith(":up") else self.down
+            room[link] = capacity - float(rate[idx][self.link_masks[link][idx]].sum())
+        return room
+
+    def contention_possible(self, idx: np.ndarray | None = None) -> bool:
+        """Whether the GPU pool, its memory or a shared link could ever be short: every device
+        not yet finished at its own peak at once (the devices that could still work only shrink)."""
+        if idx is None:
+            idx = np.flatnonzero((self.mode == SESSION) | (self.mode == RUN) | (self.mode == OFF))
         if idx.size == 0:
             return False
-        r = self.rows
-        starts = np.arange(0, max(r.rows, 1), UNIT_ROWS)
-        gpu_need, up_need, down_need = 0.0, np.zeros(idx.size), np.zeros(idx.size)
-        for a in starts:
-            a_arr = np.full(idx.size, a)
-            b_arr = np.minimum(a_arr + UNIT_ROWS, r.rows)
-            t = np.maximum(self.own(idx, a_arr, b_arr), 1e-12)
-            gpu_need = max(gpu_need, float(np.sum(r.between("svc_batched", a_arr, b_arr) / t)))
-            up_need = np.maximum(up_need, r.between("U", a_arr, b_arr) / t)
-            down_need = np.maximum(down_need, r.between("D", a_arr, b_arr) / t)
-        if gpu_need > self.n_gpus or (self.slots is not None and idx.size > self.slots):
-            return True
-        if self.setup_bytes > 0:
-            down_need = np.maximum(down_need, self.down[idx])
-        if self.module_bytes > 0:
-            up_need = np.maximum(up_need, self.up[idx])
-        for link, capacity in self._link_capacities().items():
-            users = self._link_users(link, idx)
-            need = (up_need if link.endswith(":up") else down_need)[users].sum()
-            if need > capacity:
-                return True
-        return False
+        return min(self._bounds_fit(idx).values()) < 0
+
+    def _most_per_change(self) -> np.ndarray:
+        """The most one device's change (starting a step, a session, coming back) can add to
+        each resource's load, as a fraction of it: its peak share (``resource_names`` order)."""
+        live = np.flatnonzero(self.mode != GONE)
+        out = []
+        for name in self.resource_names:
+            if name == "gpu":
+                out.append(float(self.gpu_peak[live].max(initial=0.0)) / self.n_gpus)
+            elif name == "memory":
+                out.append(1.0 / max(self.slots or 1, 1))
+            else:
+                rate = self.up if name.endswith(":up") else self.down
+                users = live[self.link_masks[name][live]]
+                out.append(float(rate[users].max(initial=0.0)) / self.capacities[name])
+        return np.asarray(out)
+
+    def change_budget(self) -> tuple[int, float]:
+        """How many state changes, and how long, the levels just computed may stand.
+
+        While something is saturated: ``CHANGE_FRACTION`` of the working devices, or
+        ``EPOCH_STEPS`` steps. While nothing is and the working devices' peaks leave room, as many
+        devices may come back as the room holds (each adds at most its peak), however long it takes.
+        """
+        working = np.flatnonzero((self.mode == SESSION) | (self.mode == RUN))
+        base = max(1, int(CHANGE_FRACTION * working.size))
+        if self.levels is not None and np.isfinite(self.levels).any():
+            # EPOCH_STEPS steps as the working devices now take them (slower where saturated)
+            return base, self.epoch_length / float(np.median(self.kappa[working]))
+        room = self._bounds_fit(working)
+        if min(room.values()) < 0:
+            # not saturated now, but could be if the working devices all asked for their peak:
+            # the shares stand while the changes cannot fill the room left at today's loads
+            # (each change moves a resource's load by at most one unit's ask), and at most
+            # ``SLACK_EPOCHS`` epochs
+            if self.levels is None:
+                return base, self.epoch_length
+            spare = (1.0 - self.load) / np.maximum(self._most_per_change(), 1e-300)
+            return max(base, int(min(float(spare.min()) * 0.5, 2 * self.n))), SLACK_EPOCHS * self.epoch_length
+        waiting = np.flatnonzero(self.mode == OFF)
+        if waiting.size == 0:
+            return max(base, self.n), np.inf
+        most = {"gpu": float(self.gpu_peak[waiting].max()), "memory": 1.0}
+        for link in self.capacities:
+            rate = self.up if link.endswith(":up") else self.down
+            users = waiting[self.link_masks[link][waiting]]
+            most[link] = float(rate[users].max()) if users.size else 0.0
+        comes_back = min((room[k] / most[k] for k in room if most.get(k, 0.0) > 0), default=np.inf)
+        return max(base, int(min(comes_back, 2 * self.n))), np.inf
 
     def _link_capacities(self) -> dict[str, float]:
         return self.capacities
 
     def _link_users(self, link: str, idx: np.ndarray) -> np.ndarray:
         """Positions in ``idx`` of the devices whose path crosses ``link``."""
-        fleet = self.fleet
-        paths = fleet.up_links if link.endswith(":up") else fleet.down_links
-        groups = [g for g, path in enumerate(paths) if link in path]
-        return np.flatnonzero(np.isin(fleet.group[idx], groups))
+        return np.flatnonzero(self.link_masks[link][idx])
 
     def recompute_levels(self) -> None:
         """The max-min fair speed of every working device from now to the next epoch."""
@@ -258,9 +323,14 @@ class _Run:
                 levels[k] = float(rate[held].max())
         self.levels = levels
         self.resources, self.resource_kind, self.resource_names = resources, kinds, names
+        # how full each resource is at these rates, and the most one device's unit asks of it
+        self.load = np.array([float(np.dot(res.demand, rate[res.users])) / res.capacity for res in resources])
         held = bottleneck >= 0
+        new_limit = np.where(held, np.asarray(kinds)[np.maximum(bottleneck, 0)], NO_LIMIT).astype(np.int8)
+        in_steps = int((self.mode[idx] == RUN).sum())
+        self.memory_share = max(0.0, 1.0 - self.slots / in_steps) if self.slots is not None and in_steps else 0.0
         self.kappa[idx] = np.where(held, np.minimum(1.0, rate * time), 1.0)
-        self.limit[idx] = np.where(held, np.asarray(kinds)[np.maximum(bottleneck, 0)], NO_LIMIT)
+        self.limit[idx] = new_limit
 
     def peak_flows_bound(self) -> dict[str, int]:
         """Devices that move bytes over each shared link in each direction: the most flows that
@@ -311,9 +381,14 @@ class _Run:
         gained = self.kappa[idx] * dt
         lost = dt - gained
         limit = self.limit[idx]
-        self.c["cloud_wait_s"][idx] += np.where(limit == GPU_LIMIT, lost, 0.0)
-        self.c["link_s"][idx] += np.where(limit == LINK_LIMIT, lost, 0.0)
-        self.c["memory_wait_s"][idx] += np.where(limit == MEMORY_LIMIT, lost, 0.0)
+        # more devices in steps than sessions fit in GPU memory: part of every running device's
+        # time is spent waiting for room, whatever else holds it back
+        memory = np.where(self.mode[idx] == RUN, np.minimum(self.memory_share * dt, lost), 0.0)
+        memory = np.where(limit == MEMORY_LIMIT, lost, memory)
+        rest = lost - memory
+        self.c["memory_wait_s"][idx] += memory
+        self.c["cloud_wait_s"][idx] += np.where(limit == GPU_LIMIT, rest, 0.0)
+        self.c["link_s"][idx] += np.where(limit == LINK_LIMIT, rest, 0.0)
         self.o[idx] += gained
         self.t_mark[idx] = t
         return self.o[idx]
@@ -323,7 +398,7 @@ class _Run:
         r, c = self.rows, self.c
         batched = self.limit[idx] == GPU_LIMIT
         d = {name: r.between(name, a, b) for name in
-             ("F", "U", "D", "C", "RT", "svc", "svc_batched", "window", "requests", "commits", "rounds",
+             ("F", "U", "D", "C", "RT", "svc", "svc_batched", "svc_full", "window", "requests", "commits", "rounds",
               "probes", "kills", "revives", "kr_up", "steady", "steady_bytes")}
         gpu = np.where(batched, d["svc_batched"], d["svc"])
         c["edge_flops"][idx] += d["F"]
@@ -334,7 +409,9 @@ class _Run:
         c["round_trips"][idx] += d["RT"]
         c["cloud_flops"][idx] += d["C"]
         c["cloud_gpu_s"][idx] += gpu
-        c["cloud_wait_s"][idx] += np.where(batched, 0.0, d["window"])
+        # on a saturated pool the time lost at the GPU is the queue, plus the rest of a full batch:
+        # only the queue is waiting (the step engine's cloud_wait_s), the batch is GPU time
+        c["cloud_wait_s"][idx] += np.where(batched, d["svc"] - d["svc_full"], d["window"])
         c["link_s"][idx] += d["RT"] * self.rtt[idx] + d["U"] / self.up[idx] + d["D"] / self.down[idx]
         c["steps_done"][idx] += d["commits"]
         c["kr_rounds"][idx] += d["rounds"]
@@ -406,7 +483,12 @@ class _Run:
         p2 = p1 & (q2 >= t_up)
         q3 = q2 - t_up
         has_cloud = C > 0
-        started = p2 & has_cloud & (q3 >= window)
+        # on a saturated pool most of the cloud phase is queueing: the request is on a GPU only
+        # in the phase's last full-batch time (as wall time), and it holds its batch share of it
+        batched = self.limit[idx] == GPU_LIMIT
+        on_gpu = np.where(batched, np.minimum(self.kappa[idx] * parts["svc_full"], svc), svc)
+        share = np.where(batched, parts["svc_batched"], svc)
+        started = p2 & has_cloud & (q3 >= window + svc - on_gpu)
         p3 = p2 & (q3 >= window + svc)
         q4 = q3 - window - svc
         p4_down = p3 & (q4 >= t_down)
@@ -415,16 +497,16 @@ class _Run:
         c["up_sent_bytes"][idx] += np.where(p2, U, 0.0)
         c["up_received_bytes"][idx] += np.where(p2, U, 0.0)
         c["cloud_flops"][idx] += np.where(p3, C, 0.0)
-        c["cloud_gpu_s"][idx] += np.where(p3, svc, 0.0)
+        c["cloud_gpu_s"][idx] += np.where(p3, share, 0.0)
         c["cloud_wait_s"][idx] += np.where(p3, window, 0.0)
         c["down_sent_bytes"][idx] += np.where(p4_down, D, 0.0)
         c["down_received_bytes"][idx] += np.where(p4_down, D, 0.0)
-        self.pool["busy_s"] += float(np.where(started, svc, 0.0).sum())
+        self.pool["busy_s"] += float(np.where(started, share, 0.0).sum())
         self.pool["requests"] += float(started.sum())
         self.pool["batches"] += float(started.sum())
         self.since[0, idx] += np.where(p1, F, 0.0)
         self.since[1, idx] += np.where(p2, U, 0.0) + np.where(p4_down, D, 0.0)
-        self.since[2, idx] += np.where(p3, svc, 0.0)
+        self.since[2, idx] += np.where(p3, share, 0.0)
         if not cut:
             c["link_s"][idx] += (np.where(p1, half, 0.0) + np.where(p2, t_up, 0.0)
                                  + np.where(p4, t_down + half, 0.0))
@@ -438,7 +520,7 @@ class _Run:
         sent_up = np.where(sending, q2 * up, 0.0)
         c["link_s"][idx] += np.where(sending, q2, np.where(p2, t_up, 0.0))
         in_cloud = p2 & ~p3
-        gpu_lost = np.where(in_cloud & started, svc, 0.0)
+        gpu_lost = np.where(in_cloud & started, share, 0.0)
         c["cloud_gpu_s"][idx] += gpu_lost
         c["lost_gpu_s"][idx] += gpu_lost
         self.pool["lost_s"] += float(gpu_lost.sum())
@@ -454,12 +536,13 @@ class _Run:
 
     def row_parts(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         r = self.rows
-        return {name: r.between(name, rows, rows + 1) for name in ("F", "U", "C", "D", "RT", "svc", "window")}
+        return {name: r.between(name, rows, rows + 1)
+                for name in ("F", "U", "C", "D", "RT", "svc", "svc_batched", "svc_full", "window")}
 
     def session_parts(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         zero = np.zeros(idx.size)
         return {"F": zero, "U": self.sess_up[idx], "C": zero, "D": self.sess_down[idx], "RT": np.ones(idx.size),
-                "svc": zero, "window": zero}
+                "svc": zero, "svc_batched": zero, "svc_full": zero, "window": zero}
 
     # -- events ------------------------------------------------------------------------------
 
@@ -470,8 +553,11 @@ class _Run:
         work = (mode == SESSION) | (mode == RUN)
         if work.any():
             w = idx[work]
+            # a run's next milestone: the end of its last step (the final download, where one
+            # follows, uses no GPU: its speed is set anew there), else the end of the job
+            milestone = np.where(self.p[w] < self.final_row, self.final_row, self.rows.rows)
             remaining = np.where(mode[work] == SESSION, self._session_len(w),
-                                 self.own(w, self.p[w], np.full(w.size, self.rows.rows))) - self.o[w]
+                                 self.own(w, self.p[w], milestone)) - self.o[w]
             done_at = self.t_mark[w] + np.maximum(remaining, 0.0) / self.kappa[w]
             t[work] = np.minimum(done_at, self.outages.t_off[w])
         off = mode == OFF
@@ -522,8 +608,19 @@ class _Run:
 
     def _run_event(self, idx: np.ndarray, t: np.ndarray, t_off: np.ndarray) -> None:
         q = self.advance(idx, t)
-        cut = t_off <= t
-        done = ~cut
+        end = np.full(idx.size, self.rows.rows)
+        left = self.own(idx, self.p[idx], end) - q
+        cut = (t_off <= t) & (left > 0)  # an outage at the very end finds the job done
+        last_step = ~cut & (left > 0) & (self.p[idx] < self.final_row) & (self.final_row < self.rows.rows)
+        if last_step.any():  # training over, the final download begins: book and re-speed
+            w, wt = idx[last_step], t[last_step]
+            final = np.full(w.size, self.final_row)
+            over = np.maximum(self.o[w] - self.own(w, self.p[w], final), 0.0)  # float rounding only
+            self.accumulate(w, self.p[w], final, wt - over / self.kappa[w])
+            self.p[w] = final
+            self.o[w] = over
+            self._set_speed(w)
+        done = ~cut & ~last_step
         if done.any():
             w, wt = idx[done], t[done]
             self.accumulate(w, self.p[w], np.full(w.size, self.rows.rows), wt)
@@ -614,59 +711,94 @@ class _Run:
     # -- the run -----------------------------------------------------------------------------
 
     def run(self, on_progress: Callable[[float], None] | None = None) -> None:
+        """Run to the horizon: one epoch once nothing can contend any more, else epochs that
+        last as long as the fair shares they start with can stand (:meth:`change_budget`)."""
         self.delivered = 0.0
         self.duplicates = 0.0
         self._span_start = np.full(self.n, np.inf)
-        contended = self.contention_possible()
-        epochs = self._epochs() if contended else np.array([self.horizon])
-        for T1 in epochs:
-            if contended:
-                self.recompute_levels()
-            self._events_until(T1)
-            if T1 < self.horizon:
-                self._epoch_boundary(T1)
+        self.epoch_length = self._epoch_length()
+        now = 0.0
+        while now < self.horizon and self._working().any():
+            if not self.contention_possible():
+                self._reset_speeds()
+                self._events_until(self.horizon, budget=None)
+                break
+            self.recompute_levels()
+            budget, length = self.change_budget()
+            now = self._events_until(min(now + length, self.horizon), budget)
+            if now < self.horizon:
+                self._epoch_boundary(now)
             if on_progress is not None:
                 on_progress(float(self.c["steps_done"].sum()))
-            if not ((self.mode == SESSION) | (self.mode == RUN) | (self.mode == OFF)).any():
-                break
         self._at_horizon()
         self.commits = float(self.c["steps_done"].sum() + self.c["redone_steps"].sum())
 
-    def _epochs(self) -> np.ndarray:
+    def _reset_speeds(self) -> None:
+        """Nothing can contend from now on: every device at its own speed (rows done so far in
+        full batches are booked as such first)."""
+        run = np.flatnonzero((self.mode == RUN) & (self.limit == GPU_LIMIT))
+        if run.size:
+            self._book(run, self.t_mark[run])
+        self.levels = None
+        self.memory_share = 0.0
+        self.kappa[:] = 1.0
+        self.limit[:] = NO_LIMIT
+
+    def _working(self) -> np.ndarray:
+        return (self.mode == SESSION) | (self.mode == RUN) | (self.mode == OFF)
+
+    def _epoch_length(self) -> float:
+        """A stretch of ``EPOCH_STEPS`` steps of the median device."""
         idx = np.flatnonzero(self.mode != GONE)
         r = self.rows
-        steps = max(r.total_steps, 1)
-        per_step = np.median(self.own(idx, np.zeros(idx.size, np.int64), np.full(idx.size, r.rows))) / steps
-        length = max(EPOCH_UNITS * UNIT_ROWS * per_step, self.horizon / 200_000)
-        count = int(np.ceil(self.horizon / length))
-        return np.minimum(np.arange(1, count + 1) * length, self.horizon)
+        per_step = np.median(self.own(idx, np.zeros(idx.size, np.int64), np.full(idx.size, r.rows))) / max(r.total_steps, 1)
+        return max(EPOCH_STEPS * float(per_step), 1e-9)
 
-    def _events_until(self, T1: float) -> None:
-        pending = np.flatnonzero((self.mode == SESSION) | (self.mode == RUN) | (self.mode == OFF))
+    def _events_until(self, T1: float, budget: int | None) -> float:
+        """Apply the state changes due before ``T1``; stop early, at the time of the last one
+        applied, once ``budget`` devices have changed. Returns the time reached."""
+        pending = np.flatnonzero(self._working())
+        changed, reached = 0, -np.inf  # devices changed so far, and the latest change applied
+        if pending.size and (self.mode[pending] == OFF).all():  # nobody works: skip to the next change
+            T1 = max(T1, float(np.nextafter(self.next_events(pending).min(), np.inf)))
         while pending.size:
             t = self.next_events(pending)
             due = t < min(T1, self.horizon)
             if not due.any():
-                return
-            pending = pending[due]
-            self.handle(pending, t[due])
+                break
+            pending, t = pending[due], t[due]
+            if budget is not None and changed + pending.size > budget:
+                # the budget is spent: the epoch ends at the budget-th change, or at the latest
+                # change already applied (devices are independent within an epoch, so changes
+                # come in batches, not in time order); every change before the end still runs
+                T1 = float(np.nextafter(max(float(np.sort(t)[max(budget - changed, 1) - 1]), reached), np.inf))
+                budget = None
+                continue
+            self.handle(pending, t)
+            changed += pending.size
+            reached = max(reached, float(t.max()))
             alive = self.mode[pending]
             pending = pending[(alive == SESSION) | (alive == RUN) | (alive == OFF)]
+        return min(T1, self.horizon)
 
     def _epoch_boundary(self, T1: float) -> None:
-        """Advance working devices to the epoch's end and book the rows they finished."""
+        """Advance working devices to the epoch's end and book the rows they finished, so that
+        the next levels see the exchange each device is in."""
         idx = np.flatnonzero((self.mode == SESSION) | (self.mode == RUN))
-        if idx.size == 0:
-            return
-        q = self.advance(idx, np.full(idx.size, T1))
-        run = self.mode[idx] == RUN
-        w, wq = idx[run], q[run]
-        if w.size:
-            row = self.row_at(w, wq)
-            into = wq - self.own(w, self.p[w], row)
-            self.accumulate(w, self.p[w], row, T1 - into / self.kappa[w])
-            self.p[w] = row
-            self.o[w] = into
+        if idx.size:
+            self.advance(idx, np.full(idx.size, T1))
+            run = idx[self.mode[idx] == RUN]
+            if run.size:
+                self._book(run, np.full(run.size, T1))
+
+    def _book(self, w: np.ndarray, t: np.ndarray) -> None:
+        """Book the rows running devices ``w`` finished by now (at their current speed and
+        batching) and measure their progress from the row they are in."""
+        row = self.row_at(w, self.o[w])
+        into = self.o[w] - self.own(w, self.p[w], row)
+        self.accumulate(w, self.p[w], row, t - into / self.kappa[w])
+        self.p[w] = row
+        self.o[w] = into
 
     def _at_horizon(self) -> None:
         idx = np.flatnonzero((self.mode == SESSION) | (self.mode == RUN))

@@ -15,7 +15,9 @@ A row's own time on a device, in the order the step engine runs it::
     [compute][half] [U / up] [cloud wait][GPU service] [D / down][half]
 
 where the cloud wait is the batching window a lone request sits out (``batch_window_s`` when
-batches can hold more than one user) and the GPU service the roofline of a batch of one.
+batches can hold more than one user) and the GPU service the roofline of a batch of one
+(``svc``). On a saturated pool batches are full: a request's share of the GPU is
+``svc_batched`` and it waits for the whole batch, ``svc_full``.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class JobRows:
         return column[b] - column[a]
 
 
-_COLUMNS = ("F", "U", "C", "svc", "svc_batched", "window", "D", "RT", "requests",
+_COLUMNS = ("F", "U", "C", "svc", "svc_batched", "svc_full", "window", "D", "RT", "requests",
             "commits", "rounds", "probes", "kills", "revives", "kr_up", "steady", "steady_bytes")
 
 
@@ -116,6 +118,7 @@ def job_rows(job: Any, strategy: str, scenario: Any) -> JobRows:
         if e.cloud_flops > 0:
             col["svc"][i] = max(e.cloud_flops / flops_per_s, e.weight_bytes / hbm)
             col["svc_batched"][i] = max(e.cloud_flops / flops_per_s, e.weight_bytes / hbm / max_batch)
+            col["svc_full"][i] = max(max_batch * e.cloud_flops / flops_per_s, e.weight_bytes / hbm)
             col["window"][i] = window_s if max_batch > 1 else 0.0
             col["requests"][i] = 1.0
         if k == ROUND:

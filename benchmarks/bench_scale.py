@@ -1,0 +1,220 @@
+"""How fast the simulator runs fleets, side by side with a fair naive SimPy model.
+
+    python benchmarks/bench_scale.py            # 1k side by side, then segment at 10k, 100k, 1M
+    python benchmarks/bench_scale.py --quick    # 1k side by side, segment at 10k
+
+The fleet is ``scenarios/fleet-100k.toml`` (LLaMA-7B, 1,000 steps, four strategies, Markov
+outages, shared access and region links, a GPU pool), scaled: group counts, link capacities and
+GPUs all multiplied by ``devices / 100,000``, so every size meets the same contention.
+
+Three engines on 1,000 devices, each timed on the same four strategies:
+
+- **naive**: an independent per-step SimPy model written here, the way one would write it
+  first: one process per device, one event per step phase (compute and upward latency, upload,
+  GPU, download), the GPU pool a plain ``simpy.Resource`` with one server per GPU, outages as
+  interrupts with rollback to the last checkpoint. It reads the scenario through the public
+  loader and prices a step with the cost model's ``step_cost`` (the one source of truth of
+  what a step moves and computes), but builds its own fleet, draws its own outages and keeps
+  no shared links and no batching: less work per step than ``step`` does, never more.
+- **step**: dlora-sim's reference engine (every exchange an event, fair-shared links, batched
+  GPU queue, memory slots, KR rounds, acknowledgements).
+- **segment**: dlora-sim's fast engine (closed form between state changes).
+
+For ``step`` against ``segment`` it prints the largest relative difference over every summary
+figure, and over the figures a planner reads (completion percentiles, totals of FLOPs, bytes,
+GPU time, money). Then ``segment`` alone at 10k, 100k and 1M devices, each in its own process so
+that peak RSS is its own: wall time, device-steps per second, peak RSS. Nothing here is a test:
+speeds depend on the machine; docs/simulator.md shows how to read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import simpy
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIO = REPO / "scenarios" / "fleet-100k.toml"
+BASE_DEVICES = 100_000
+PLANNER = ("completion_p50_s", "completion_p95_s", "makespan_s", "finished_devices", "steps_done", "edge_flops",
+           "bytes_total", "cloud_gpu_s", "money_usd", "energy_j")
+
+
+def scaled(devices: int, granularity: str) -> Any:
+    """The 100k fleet scaled to ``devices`` (counts, links and GPUs alike)."""
+    from dlora_sim.scenario import load_scenario
+
+    base = load_scenario(SCENARIO)
+    f = devices / BASE_DEVICES
+    over: dict[str, Any] = {"run.granularity": granularity,
+                            "cloud.count": max(1, round(base.cloud.count * f)),
+                            "network.access_capacity_bps": base.network.access_capacity_bps * f,
+                            "network.region_capacity_bps": base.network.region_capacity_bps * f}
+    for i, group in enumerate(base.fleet.groups):
+        over[f"fleet.groups.{i}.count"] = max(1, round(group.count * f))
+    return load_scenario(SCENARIO, overrides=over)
+
+
+# -- the naive model ------------------------------------------------------------------------------
+
+def naive(scenario: Any) -> dict[str, float]:
+    """Simulate every strategy with the naive per-step model; device-steps done and wall time."""
+    from dlora_sim import cost
+
+    spec = scenario.job.to_job_spec()
+    gpu = scenario.cloud.gpu_spec
+    steps_total = int(scenario.job.total_steps)
+    ckpt = int(scenario.scheduler.checkpoint_interval_steps)
+    horizon = float(scenario.run.horizon_s)
+    rng = np.random.default_rng(12345)
+    fleet = []
+    for group in scenario.fleet.groups:
+        for _ in range(group.count):
+            spread = group.compute_spread
+            speed = group.device.flops_per_s * (1.0 + spread * (2 * rng.random() - 1)) if spread else group.device.flops_per_s
+            model = group.availability
+            outages = []
+            if getattr(model, "kind", "always") == "markov":
+                t = 0.0
+                while t < horizon:
+                    t += rng.exponential(model.mean_online_s)
+                    off = rng.exponential(model.mean_offline_s)
+                    outages.append((t, t + off))
+                    t += off
+            fleet.append((speed, group.link.up_bps / 8, group.link.down_bps / 8, group.link.rtt_s, outages))
+    done = 0
+    for strategy in scenario.run.strategies:
+        step = cost.step_cost(spec, strategy, n_active=None if cost.get_strategy(strategy).kr_arm is None else spec.budget)
+        env = simpy.Environment()
+        pool = simpy.Resource(env, capacity=scenario.cloud.count)
+        gpu_s = float(step.cloud_flops) / gpu.flops_per_s
+        counts = []
+
+        def device(speed, up, down, rtt, outages, out):
+            applied, checkpoint, k = 0, 0, 0
+            while applied < steps_total:
+                try:
+                    yield env.timeout(float(step.edge_flops) / speed + rtt / 2)
+                    yield env.timeout(float(step.bytes_up) / up)
+                    with pool.request() as slot:
+                        yield slot
+                        yield env.timeout(gpu_s)
+                    yield env.timeout(float(step.bytes_down) / down + rtt / 2)
+                    applied += 1
+                    if applied % ckpt == 0:
+                        checkpoint = applied
+                except simpy.Interrupt as back_at:
+                    applied = checkpoint
+                    yield env.timeout(max(0.0, back_at.cause - env.now))
+            out.append(applied)
+
+        def outage_driver(proc, outages):
+            for t_off, t_on in outages:
+                if t_off >= horizon:
+                    return
+                yield env.timeout(max(0.0, t_off - env.now))
+                if proc.is_alive:
+                    proc.interrupt(t_on)
+                else:
+                    return
+                yield env.timeout(max(0.0, t_on - env.now))
+
+        for speed, up, down, rtt, outages in fleet:
+            proc = env.process(device(speed, up, down, rtt, outages, counts))
+            env.process(outage_driver(proc, outages))
+        env.run(until=horizon)
+        done += sum(counts)
+    return {"device_steps": done}
+
+
+# -- measuring ----------------------------------------------------------------------------------
+
+def _flat(block: dict, prefix: str = "") -> dict[str, float]:
+    out = {}
+    for key, value in block.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = float(value)
+    return out
+
+
+def _largest_difference(a: dict, b: dict, keys: tuple[str, ...] | None = None) -> tuple[float, str]:
+    worst = (0.0, "-")
+    for strategy in a:
+        fa, fb = _flat(a[strategy]), _flat(b[strategy])
+        for key in fa:
+            if (keys is not None and key not in keys) or key.startswith("peak_flows"):
+                continue
+            x, y = fa[key], fb.get(key, math.nan)
+            scale = max(abs(x), abs(y))
+            rel = abs(x - y) / scale if scale else 0.0
+            if rel > worst[0]:
+                worst = (rel, f"{strategy} {key}")
+    return worst
+
+
+def run_engine(devices: int, granularity: str) -> dict[str, Any]:
+    from dlora_sim.sim.engine import simulate
+
+    scenario = scaled(devices, granularity)
+    start = time.perf_counter()
+    result = simulate(scenario)
+    wall = time.perf_counter() - start
+    steps = sum(b["steps_done"] + b["work_lost"]["redone_steps"] for b in result.summary["strategies"].values())
+    return {"wall_s": wall, "device_steps": steps, "summary": result.summary["strategies"],
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def side_by_side(devices: int) -> None:
+    scenario = scaled(devices, "step")
+    start = time.perf_counter()
+    base = naive(scenario)
+    naive_s = time.perf_counter() - start
+    naive_rate = base["device_steps"] / naive_s
+    step = run_engine(devices, "step")
+    segment = run_engine(devices, "segment")
+    print(f"{devices:,} devices × {scenario.job.total_steps} steps × {len(scenario.run.strategies)} strategies")
+    print(f"{'engine':>8} {'wall s':>8} {'device-steps/s':>15} {'vs naive':>9}")
+    print(f"{'naive':>8} {naive_s:8.1f} {naive_rate:15,.0f} {1.0:9.2f}")
+    for name, run in (("step", step), ("segment", segment)):
+        rate = run["device_steps"] / run["wall_s"]
+        print(f"{name:>8} {run['wall_s']:8.1f} {rate:15,.0f} {rate / naive_rate:9.2f}")
+    every = _largest_difference(step["summary"], segment["summary"])
+    planner = _largest_difference(step["summary"], segment["summary"], PLANNER)
+    print(f"step vs segment, largest relative difference: planner figures {planner[0]:.2%} ({planner[1]}); "
+          f"any summary figure {every[0]:.2%} ({every[1]})")
+
+
+def alone(devices: int) -> None:
+    out = subprocess.run([sys.executable, __file__, "--one", str(devices)], capture_output=True, text=True, check=True)
+    run = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"segment {devices:>9,} devices: {run['wall_s']:7.1f} s, {run['device_steps'] / run['wall_s']:12,.0f} "
+          f"device-steps/s, peak RSS {run['rss_mb']:,.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1k side by side and segment at 10k only")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one segment run, JSON out
+    args = parser.parse_args()
+    if args.one:
+        run = run_engine(args.one, "segment")
+        print(json.dumps({k: run[k] for k in ("wall_s", "device_steps", "rss_mb")}))
+        return
+    side_by_side(1_000)
+    for devices in (10_000,) if args.quick else (10_000, 100_000, 1_000_000):
+        alone(devices)
+
+
+if __name__ == "__main__":
+    main()
