@@ -7,7 +7,7 @@ The fleet is ``scenarios/fleet-100k.toml`` (LLaMA-7B, 1,000 steps, four strategi
 outages, shared access and region links, a GPU pool), scaled: group counts, link capacities and
 GPUs all multiplied by ``devices / 100,000``, so every size meets the same contention.
 
-Three engines on 1,000 devices, each timed on the same four strategies:
+Three engines on 1,000 devices and a 100-step job, each timed on the same four strategies:
 
 - **naive**: an independent per-step SimPy model written here, the way one would write it
   first: one process per device, one event per step phase (compute and upward latency, upload,
@@ -45,12 +45,13 @@ import simpy
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "scenarios" / "fleet-100k.toml"
 BASE_DEVICES = 100_000
+SIDE_BY_SIDE_STEPS = 100  # the reference engines are slow: the 1k comparison runs a 100-step job
 PLANNER = ("completion_p50_s", "completion_p95_s", "makespan_s", "finished_devices", "steps_done", "edge_flops",
            "bytes_total", "cloud_gpu_s", "money_usd", "energy_j")
 
 
-def scaled(devices: int, granularity: str) -> Any:
-    """The 100k fleet scaled to ``devices`` (counts, links and GPUs alike)."""
+def scaled(devices: int, granularity: str, steps: int | None = None) -> Any:
+    """The 100k fleet scaled to ``devices`` (counts, links and GPUs alike), ``steps`` a job."""
     from dlora_sim.scenario import load_scenario
 
     base = load_scenario(SCENARIO)
@@ -61,6 +62,8 @@ def scaled(devices: int, granularity: str) -> Any:
                             "network.region_capacity_bps": base.network.region_capacity_bps * f}
     for i, group in enumerate(base.fleet.groups):
         over[f"fleet.groups.{i}.count"] = max(1, round(group.count * f))
+    if steps is not None:
+        over["job.steps"] = steps
     return load_scenario(SCENARIO, overrides=over)
 
 
@@ -163,10 +166,10 @@ def _largest_difference(a: dict, b: dict, keys: tuple[str, ...] | None = None) -
     return worst
 
 
-def run_engine(devices: int, granularity: str) -> dict[str, Any]:
+def run_engine(devices: int, granularity: str, steps: int | None = None) -> dict[str, Any]:
     from dlora_sim.sim.engine import simulate
 
-    scenario = scaled(devices, granularity)
+    scenario = scaled(devices, granularity, steps)
     start = time.perf_counter()
     result = simulate(scenario)
     wall = time.perf_counter() - start
@@ -175,14 +178,14 @@ def run_engine(devices: int, granularity: str) -> dict[str, Any]:
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def side_by_side(devices: int) -> None:
-    scenario = scaled(devices, "step")
+def side_by_side(devices: int, steps: int) -> None:
+    scenario = scaled(devices, "step", steps)
     start = time.perf_counter()
     base = naive(scenario)
     naive_s = time.perf_counter() - start
     naive_rate = base["device_steps"] / naive_s
-    step = run_engine(devices, "step")
-    segment = run_engine(devices, "segment")
+    step = run_engine(devices, "step", steps)
+    segment = run_engine(devices, "segment", steps)
     print(f"{devices:,} devices × {scenario.job.total_steps} steps × {len(scenario.run.strategies)} strategies")
     print(f"{'engine':>8} {'wall s':>8} {'device-steps/s':>15} {'vs naive':>9}")
     print(f"{'naive':>8} {naive_s:8.1f} {naive_rate:15,.0f} {1.0:9.2f}")
@@ -211,7 +214,7 @@ def main() -> None:
         run = run_engine(args.one, "segment")
         print(json.dumps({k: run[k] for k in ("wall_s", "device_steps", "rss_mb")}))
         return
-    side_by_side(1_000)
+    side_by_side(1_000, SIDE_BY_SIDE_STEPS)
     for devices in (10_000,) if args.quick else (10_000, 100_000, 1_000_000):
         alone(devices)
 

@@ -47,7 +47,7 @@ BROKEN = [
     ("unknown-target", _replace('targets = ["q", "k", "v", "o"]', 'targets = ["q", "x"]'), "job.targets", "allowed"),
     ("unknown-strategy", _replace('"cloud-only"]', '"federated"]'), "run.strategies", "allowed"),
     ("unknown-gpu", _replace('gpu = "a100"', 'gpu = "tpu-v5"'), "cloud.gpu", "allowed"),
-    ("bad-granularity", _replace('granularity = "step"', 'granularity = "segment"'), "run.granularity", "module"),
+    ("bad-granularity", _replace('granularity = "step"', 'granularity = "event"'), "run.granularity", "module"),
     ("no-steps-nor-target", lambda t: re.sub(r"\nsteps = 1000 [^\n]*\n", "\n", t), "job.steps", "exactly one"),
     ("both-steps-and-target", _in_section("[job]", "target_accuracy = 0.5"), "job.steps", "exactly one"),
     ("unreachable-accuracy", lambda t: re.sub(r"\nsteps = 1000 [^\n]*\n", "\ntarget_accuracy = 1.0\n", t),

@@ -39,7 +39,7 @@ SESSION, RUN, OFF, DONE, GONE = 0, 1, 2, 3, 4
 NO_LIMIT, GPU_LIMIT, LINK_LIMIT, MEMORY_LIMIT = 0, 1, 2, 3
 UNIT_ROWS = 1  # rows per unit of work in the contention levels: the exchange a device is in
 EPOCH_STEPS = 5.0  # an epoch lasts at most this many steps of the median device ...
-CHANGE_FRACTION = 0.02  # ... or until this fraction of the working devices changed state
+CHANGE_FRACTION = 0.05  # ... or until this fraction of the working devices changed state
 SLACK_EPOCHS = 10  # while nothing is saturated, an epoch may last this many times longer
 
 
