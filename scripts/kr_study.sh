@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Kill-and-Revive study (issue 11): enough seeds and controls to tell whether KR beats random.
 #
-#   scripts/kr_study.sh [phase ...]     # phases: main (default), mc, budget, peft, plateau;
+#   scripts/kr_study.sh [phase ...]     # phases: main (default), mc, budget, peft, plateau, long;
 #                                       # out: profiles/kr-study
 #
 # main:   noun-supersense, LoRA r=8 on q,k,v,o (24 modules), B=3, 150 steps, window 15, warm-up 1,
@@ -18,6 +18,10 @@
 #         "0 1"): where does the all-modules curve stop improving? KR_PLATEAU_STEPS and
 #         KR_PLATEAU_EVERY change the length and the spacing (e.g. 1500 and 100 for a longer look;
 #         the file name carries the length).
+# long:   the main comparison at plateau length: noun-supersense, B=3, KR_LONG_STEPS (default 1000,
+#         where the 1500-step all-modules curve levels off), seeds 0..4. The four arms the question
+#         turns on (all, kr, random, static-random) run first for every seed, then kr-upd,
+#         static-topB, kill-only and head-only; file names carry the length.
 #
 # Every run tests on the full test split (1500 examples) and stores its per-example predictions,
 # so `dlora-sim profiles compare profiles/kr-study --baseline random` can pair arms example by
@@ -43,6 +47,8 @@ IA3=(--peft ia3 --lr 3e-3)                                                      
 PLATEAU_STEPS=${KR_PLATEAU_STEPS:-600}
 PLATEAU=(--steps "$PLATEAU_STEPS" --batch 8 --dev-limit 500 --eval-every "${KR_PLATEAU_EVERY:-50}" --eval-test)
 ARMS=(all head-only kr kr-upd random static-random static-topB kill-only)
+LONG_STEPS=${KR_LONG_STEPS:-1000}
+LONG=(--steps "$LONG_STEPS" --batch 8 --dev-limit 200 --eval-every "$LONG_STEPS")
 
 commit() {  # commit <file>: only that file, whatever else is staged; wait out a busy index
     local file=$1 try
@@ -123,6 +129,19 @@ plateau() {  # the all-modules accuracy-vs-steps curve (600 steps, test accuracy
     done
 }
 
+long_grid() {  # the main comparison at plateau length, the deciding arms first
+    local arms seed arm
+    for arms in "all kr random static-random" "kr-upd static-topB kill-only head-only"; do
+        for seed in 0 1 2 3 4; do
+            for arm in $arms; do
+                # shellcheck disable=SC2046
+                run "noun-supersense-lora-$arm-b$(arm_budget "$arm" 3)-${LONG_STEPS}steps-s$seed" \
+                    --task noun-supersense --seed "$seed" "${LORA[@]}" $(arm_options "$arm" 3) "${LONG[@]}"
+            done
+        done
+    done
+}
+
 PHASES=("$@")
 [ ${#PHASES[@]} -gt 0 ] || PHASES=(main)
 for phase in "${PHASES[@]}"; do
@@ -132,7 +151,8 @@ for phase in "${PHASES[@]}"; do
         budget) budget_curve ;;
         peft) peft_grid ;;
         plateau) plateau ;;
-        *) echo "unknown phase '$phase'; allowed: main, mc, budget, peft, plateau" >&2; exit 2 ;;
+        long) long_grid ;;
+        *) echo "unknown phase '$phase'; allowed: main, mc, budget, peft, plateau, long" >&2; exit 2 ;;
     esac
 done
 echo "$(date -u +%H:%M:%S) phases ${PHASES[*]} done"
