@@ -16,7 +16,8 @@ from dlora_sim.cli import cost as _cost  # noqa: E402,F401
 from dlora_sim.cli import profile as _profile  # noqa: E402,F401
 from dlora_sim.cli import run as _run  # noqa: E402,F401
 from dlora_sim.cli import profiles as _profiles  # noqa: E402,F401
-from dlora_sim.cli import compare as _compare  # noqa: E402,F401
+from dlora_sim.cli import profiles_compare as _profiles_compare  # noqa: E402,F401
+from dlora_sim.cli import compare_runs as _compare_runs  # noqa: E402,F401
 from dlora_sim.cli import dashboard as _dashboard, sweep as _sweep  # noqa: E402,F401
 from dlora_sim.cli import live as _live  # noqa: E402,F401
 from dlora_sim.cli import fed as _fed  # noqa: E402,F401

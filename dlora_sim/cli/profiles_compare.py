@@ -1,5 +1,7 @@
 """``dlora-sim profiles compare``: paired differences between KR arms over seeds (issue 11).
 
+(``dlora-sim compare``, which compares results folders of runs, is :mod:`dlora_sim.cli.compare_runs`.)
+
 The statistics live in :mod:`dlora_sim.study`; this module only reads options, prints, and
 writes the markdown block between its own markers (so a README can also hold the
 ``profiles table`` block).
