@@ -24,7 +24,7 @@ from dlora_sim.errors import InputError
 from dlora_sim.profile import Profile, churn_series, load_profile
 from dlora_sim.study.stats import DEFAULT_RESAMPLES, Interval, PairedIntervals, bootstrap_mean, mcnemar_exact
 
-__all__ = ["Run", "ArmSummary", "Comparison", "load_runs", "variant", "summarise_arms", "compare_arms"]
+__all__ = ["Setting", "setting_of", "Run", "ArmSummary", "Comparison", "load_runs", "variant", "summarise_arms", "compare_arms"]
 
 SCORED_ARMS = ("kr", "kill-only", "static-topB")
 BUDGET_FREE = ("all", "head-only")  # arms whose training does not depend on B
@@ -46,6 +46,20 @@ class Setting:
 
     def label(self) -> str:
         return f"{self.task} {self.peft} {self.steps} steps lr {self.lr:g}"
+
+    def describe(self) -> str:
+        """Every field, for a message saying why two profiles are not comparable."""
+        return (f"{self.task} {self.peft}, {self.steps} steps, lr {self.lr:g}, batch {self.batch}, "
+                f"window {self.window}, warm-up {self.warmup}, {self.n_test or 'unknown'} test examples")
+
+
+def setting_of(profile: Profile) -> Setting:
+    """The setting a profile was trained in; ``n_test`` counts its test predictions (0 when it
+    holds none, as before schema 2: those files cannot say how many examples scored them)."""
+    setup, kr = profile.setup, profile.setup.kr
+    n_test = len(profile.result.test_predictions or ())
+    return Setting(setup.task, profile.peft.method, setup.steps, setup.lr, setup.batch,
+                   kr.window_steps, kr.warmup_rounds, n_test)
 
 
 @dataclass(frozen=True)
@@ -161,9 +175,8 @@ def load_runs(directory: Path) -> tuple[list[Run], list[Path]]:
             skipped.append(path)
             continue
         correct = _correct(path, profile)
-        kr, setup = profile.setup.kr, profile.setup
-        setting = Setting(setup.task, profile.peft.method, setup.steps, setup.lr, setup.batch,
-                          kr.window_steps, kr.warmup_rounds, int(correct.size))
+        setup = profile.setup
+        setting = setting_of(profile)
         budget = profile.n_modules if setup.arm == "all" else setup.budget
         run = Run(path, setting, variant(profile), budget, setup.seed, correct,
                   profile.result.trainable_params, _swaps_per_round(profile))

@@ -1,0 +1,62 @@
+"""Sweep accuracy pools only profiles trained alike (issue 16): a longer run added to the folder
+must not move the pooled accuracy, and is reported as excluded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dlora_sim.profile import load_profile
+from dlora_sim.study.pooling import index_profiles, match_accuracy, profile_facts
+
+PROFILES = Path(__file__).resolve().parents[1] / "profiles"
+SEEDS = ["noun-supersense-lora-kr-b3-s0.json", "noun-supersense-lora-kr-b3-s1.json",
+         "noun-supersense-lora-all-b3-s0.json", "noun-supersense-lora-all-b3-s1.json"]
+
+
+def _longer_copy(source: Path, target: Path, steps: int, accuracy: float) -> None:
+    """The same run's file as if trained for ``steps`` steps with another test accuracy (still valid)."""
+    data = json.loads(source.read_text())
+    old = data["setup"]["steps"]
+    data["setup"]["steps"] = steps
+    data["traces"]["loss"] += [data["traces"]["loss"][-1]] * (steps - old)
+    if data["traces"].get("step_time_s"):
+        data["traces"]["step_time_s"] += [data["traces"]["step_time_s"][-1]] * (steps - old)
+    data["result"]["test_accuracy"] = accuracy
+    target.write_text(json.dumps(data))
+    load_profile(target)  # a valid profile, so only its setting can keep it out
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    for name in SEEDS:
+        shutil.copy(PROFILES / name, tmp_path / name)
+    return tmp_path
+
+
+@pytest.mark.parametrize("strategy", ["dlora-kr", "dlora-all"])
+def test_a_longer_run_does_not_move_the_pool_and_is_named(folder, strategy):
+    """KR at B = 16 of 128 (the scenario's reference is the 150-step KR B = 3 profile)."""
+    reference = profile_facts(folder / SEEDS[0])
+    before = match_accuracy(strategy, 16, 128, reference, index_profiles(folder))
+    arm = "kr" if strategy == "dlora-kr" else "all"
+    extra = folder / f"noun-supersense-lora-{arm}-b3-s0-600steps.json"
+    _longer_copy(folder / f"noun-supersense-lora-{arm}-b3-s0.json", extra, 600, 0.99)
+    after = match_accuracy(strategy, 16, 128, reference, index_profiles(folder))
+    assert before.n == 2 and before.excluded == ()
+    assert after.accuracy == before.accuracy
+    assert after.used == before.used
+    assert after.excluded == (str(extra),)
+
+
+def test_without_the_setting_rule_the_longer_run_would_move_it(folder):
+    """The check above can fail: the added file does match task, PEFT, arm and budget."""
+    extra = folder / "noun-supersense-lora-kr-b3-s0-600steps.json"
+    _longer_copy(folder / SEEDS[0], extra, 600, 0.99)
+    reference = profile_facts(extra)  # a scenario naming the longer run pools it alone
+    match = match_accuracy("dlora-kr", 16, 128, reference, index_profiles(folder))
+    assert match.used == (str(extra),) and match.accuracy == 0.99
+    assert len(match.excluded) == 2
