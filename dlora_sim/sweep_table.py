@@ -36,21 +36,23 @@ ARM_OF_STRATEGY: dict[str, str] = {
 BUDGET_FRACTION_TOLERANCE = 0.25
 
 
-def _flatten_numbers(obj: Any, prefix: str = "") -> dict[str, float]:
-    """Numeric leaves of a nested mapping as dotted keys (strings, lists and nulls are dropped)."""
-    out: dict[str, float] = {}
+def _flatten_numbers(obj: Any, prefix: str = "") -> dict[str, float | bool]:
+    """Numeric and true/false leaves of a nested mapping as dotted keys (strings, lists and nulls
+    are dropped). The flags keep ``censored.completion_p50_s``: a censored percentile is null, and
+    its row must still say it is "> horizon" rather than missing."""
+    out: dict[str, float | bool] = {}
     if isinstance(obj, Mapping):
         for key, value in obj.items():
             out.update(_flatten_numbers(value, f"{prefix}{key}."))
     elif isinstance(obj, bool):
-        pass
+        out[prefix[:-1]] = obj
     elif isinstance(obj, (int, float)):
         out[prefix[:-1]] = float(obj)
     return out
 
 
-def strategy_metrics(summary: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    """Per strategy, its numeric summary fields flattened to dotted names."""
+def strategy_metrics(summary: Mapping[str, Any]) -> dict[str, dict[str, float | bool]]:
+    """Per strategy, its numeric (and true/false) summary fields flattened to dotted names."""
     strategies = summary.get("strategies", {})
     if isinstance(strategies, list):  # tolerate a list of {"strategy": name, ...}
         strategies = {s.get("strategy", s.get("name")): s for s in strategies}

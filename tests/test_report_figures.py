@@ -108,7 +108,7 @@ def test_pareto_front_keeps_only_non_dominated():
 
 def test_pareto_figure_one_front_per_budget():
     """Each budget gets its own front trace in each panel."""
-    rows = [{"budget": b, "strategy": "dlora-kr", "accuracy": a, "money_per_device_usd": c,
+    rows = [{"budget": b, "strategy": "dlora-kr", "accuracy": a, "per_finished_device.provisioned_usd": c,
              "completion_p50_s": 3600 * c, "label": "x"}
             for b, a, c in ((4, 0.7, 1.0), (4, 0.75, 2.0), (16, 0.8, 3.0), (16, 0.79, 4.0))]
     fig = sweep.pareto_figure(rows)
@@ -146,11 +146,11 @@ def test_savings_axis_is_cut_for_huge_losses():
 
 def test_budget_trend_one_line_per_strategy_and_setting():
     """Lines are drawn per (strategy, other fields), sorted by B, in each panel."""
-    rows = [{"budget": b, "strategy": s, "fleet.groups.0.link": link, "bytes_per_device": b * 1e9,
-             "completion_p50_s": 3600.0 * b}
+    rows = [{"budget": b, "strategy": s, "fleet.groups.0.link": link, "per_finished_device.bytes_total": b * 1e9,
+             "completion_p50_s": 3600.0 * b, "finished_fraction": 1.0}
             for b in (16, 4) for s in ("dlora-kr", "dlora-all") for link in ("lte", "5g")]
     fig = sweep.budget_trend_figure(rows, ["fleet.groups.0.link"])
-    assert len(fig.data) == 8
+    assert len(fig.data) == 12  # 4 lines x (traffic, median, finished fraction)
     first = fig.data[0]
     assert list(first.x) == [4, 16] and list(first.y) == [4.0, 16.0]
     assert "link=" in first.name

@@ -205,9 +205,10 @@ def _print_table(report: dict[str, Any]) -> None:
     memory = Table(title=f"Cloud GPU memory ({cfg['gpu']}): a session keeps its step's activations", title_justify="left")
     for header in ("strategy", "weights / GPU", "per session", "sessions / GPU"):
         memory.add_column(header, justify="left" if header == "strategy" else "right", no_wrap=header == "strategy")
-    job = Table(title=f"Whole job (edge = edge compute time; saved = vs {BASELINE})", title_justify="left")
-    for header in ("strategy", "edge", "compute energy", "radio energy", "link", "traffic", "GPU-h", "$",
-                   "bytes saved", "FLOPs saved", "fits"):
+    job = Table(title=f"Whole job (edge = edge compute time; data $ = the user's mobile data at the link's "
+                      f"price per GB; GPU $ = busy GPU time; saved = vs {BASELINE})", title_justify="left")
+    for header in ("strategy", "edge", "compute energy", "radio energy", "link", "traffic", "data $", "GPU-h",
+                   "GPU $", "bytes saved", "FLOPs saved", "fits"):
         job.add_column(header, justify="left" if header == "strategy" else "right",
                          no_wrap=header == "strategy")
     for name, e in report["strategies"].items():
@@ -218,7 +219,8 @@ def _print_table(report: dict[str, Any]) -> None:
                        "–" if e["sessions_per_gpu"] is None else f"{e['sessions_per_gpu']:,}")
         job.add_row(name, _hours(jb["edge_s"]), _human(jb["energy_j"], "J"), _human(jb["radio_energy_j"], "J"),
                     _hours(jb["link_s"]),
-                    _human(jb["bytes_total"], "B"), f"{jb['cloud_gpu_s'] / 3600:.2g}", f"{jb['usd']:.2f}",
+                    _human(jb["bytes_total"], "B"), f"{jb['data_usd']:,.2f}", f"{jb['cloud_gpu_s'] / 3600:.2g}",
+                    f"{jb['usd']:.2f}",
                     _pct(_nan(red["job_bytes_total"])), _pct(_nan(red["job_edge_flops"])),
                     "yes" if e["fits_on_device"] else "no")
     console.print(step)

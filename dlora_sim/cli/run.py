@@ -24,15 +24,23 @@ from dlora_sim.scenario import load_scenario, parse_override
 
 SUMMARY = "summary.json"
 
-# summary.json per-strategy keys shown in the closing table: (dotted key, header, format)
+# summary.json per-strategy keys shown in the closing tables: (dotted key, header, format). Two
+# tables of a few columns each, so that both fit an 80-column terminal: time and traffic, then bills.
 _COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("completion_p50_s", "p50 h", "hours"),
     ("completion_p95_s", "p95 h", "hours"),
-    ("finished_devices", "done", "int"),
+    ("finished_devices", "done", "done"),
     ("bytes_total", "GB moved", "gb"),
-    ("money_usd", "GPU $", "money"),
     ("savings_vs_baseline.steady_step_bytes", "step bytes saved", "pct"),
     ("savings_vs_baseline.bytes_total", "job bytes saved", "pct"),
+)
+_BILLS: tuple[tuple[str, str, str], ...] = (
+    ("money_usd", "GPU busy $", "money"),
+    ("provisioned_usd", "GPU rented $", "money"),
+    ("gpu_utilisation", "GPU util", "pct"),
+    ("cloud_wait_per_step_s", "GPU queue s/step", "seconds"),
+    ("radio_energy_j", "radio MJ", "mj"),
+    ("data_usd", "mobile data $", "money"),
 )
 
 
@@ -79,27 +87,49 @@ def _print_summary(target: Path, console: Console) -> None:
         console.print(f"results written to [bold]{escape(str(target))}[/]")
         return
     strategies: dict[str, dict[str, Any]] = summary.get("strategies", {})
-    columns = [c for c in _COLUMNS if any(dig(row, c[0]) is not None for row in strategies.values())]
     baseline = summary.get("baseline", "dlora-all")
-    table = Table(title=escape(f"{summary.get('scenario', target.name)}: per strategy (savings against {baseline})"),
-                  caption=escape(f"bytes saved = 1 − bytes / {baseline}'s; step: one steady-state step, job: whole run"))
-    table.add_column("strategy", no_wrap=True)
-    for _, header, _ in columns:
-        table.add_column(header, justify="right")
-    for name, row in strategies.items():
-        table.add_row(escape(name), *(_format(dig(row, key), kind) for key, _, kind in columns))
-    Console().print(table)
+    name = summary.get("scenario", target.name)
+    Console().print(_table(strategies, _COLUMNS, f"{name}: per strategy (savings against {baseline})",
+                           "done = finished / feasible devices; '>' = beyond the horizon (the percentile falls "
+                           f"among unfinished devices); bytes saved = 1 − bytes / {baseline}'s (step: one "
+                           "steady-state step, job: whole run)"))
+    Console().print(_table(strategies, _BILLS, f"{name}: bills, whole run",
+                           "GPU busy $ = GPU time used; rented $ = every GPU for the run; radio = the devices' "
+                           "radios; mobile data = what users pay their carriers, at the link's price per GB"))
     shown = escape(str(target))
     console.print(f"results written to [bold]{shown}[/] "
                   f"(dashboard: dlora-sim dashboard {shown} -o dashboards/{escape(target.name)}.html)")
 
 
-def _format(value: Any, kind: str) -> str:
+def _table(strategies: dict[str, dict[str, Any]], columns: tuple[tuple[str, str, str], ...], title: str,
+           caption: str) -> Table:
+    """One closing table; a column no strategy has is left out, a censored percentile is kept."""
+    shown = [c for c in columns if any(dig(row, c[0]) is not None or dig(row, f"censored.{c[0]}")
+                                       for row in strategies.values())]
+    table = Table(title=escape(title), caption=escape(caption))
+    table.add_column("strategy", no_wrap=True)
+    for _, header, _ in shown:
+        table.add_column(header, justify="right")
+    for name, row in strategies.items():
+        table.add_row(escape(name), *(_format(dig(row, key), kind, row, key) for key, _, kind in shown))
+    return table
+
+
+def _format(value: Any, kind: str, row: dict[str, Any], key: str) -> str:
+    """One cell; a censored percentile reads "> horizon", the done count "finished/feasible"."""
+    if kind == "hours" and value is None and dig(row, f"censored.{key}") and row.get("horizon_s") is not None:
+        return f">{float(row['horizon_s']) / 3600:,.2f}"
+    if kind == "done" and value is not None:
+        return f"{int(value)}/{row.get('feasible_devices', '?')}"
     if value is None:
         return "–"
     value = float(value)
     if kind == "hours":
         return f"{value / 3600:,.2f}"
+    if kind == "mj":
+        return f"{value / 1e6:,.3g}"
+    if kind == "seconds":
+        return f"{value:,.3g}"
     if kind == "gb":
         return f"{value / 1e9:,.2f}" if value < 100e9 else f"{value / 1e9:,.0f}"
     if kind == "money":

@@ -35,6 +35,10 @@ class Link:
     (MobiSys 2012): ``P = up_w_per_mbps * up_Mbps + down_w_per_mbps * down_Mbps + active_w``, so a
     transfer costs ``up_w_per_mbps`` joules per Mbit sent (``down_w_per_mbps`` per Mbit received)
     plus ``active_w`` for every second the link is busy or waiting on a round trip.
+
+    ``data_usd_per_gb`` is what the user pays their carrier per GB (10^9 bytes) moved either way:
+    on a metered cellular plan the job's traffic is a bill of its own, often larger than the
+    cloud's; a flat-rate home line costs nothing extra per byte (0).
     """
 
     name: str
@@ -45,6 +49,16 @@ class Link:
     up_w_per_mbps: float = 0.0
     down_w_per_mbps: float = 0.0
     active_w: float = 0.0
+    data_usd_per_gb: float = 0.0
+
+
+def data_usd(bytes_moved: float, usd_per_gb: float) -> float:
+    """Mobile data the user pays for: bytes up + down at the plan's price per GB (10^9 bytes).
+
+    The one place this price is applied: the cost model (``totals.priced`` and ``CostModel``) and
+    the simulator's device table call it (it works on numbers and numpy arrays alike).
+    """
+    return bytes_moved * 1e-9 * usd_per_gb
 
 
 @dataclass(frozen=True)
@@ -92,14 +106,19 @@ DEVICES: dict[str, EdgeDevice] = {d.name: d for d in (
 _LTE_W = (0.43839, 0.05197, 1.28804)
 _3G_W = (0.86898, 0.12212, 0.81788)
 _WIFI_W = (0.28317, 0.13701, 0.13286)
+# Metered mobile data, US dollars per GB: the US average price of 1 GB, $6.00, in Cable.co.uk's
+# "Worldwide mobile data pricing 2023" (5,603 plans in 237 countries; global spread $0.02 Israel to
+# $43.75 Zimbabwe, UK $0.62). Cellular links use it; Wi-Fi and fibre are flat-rate (0 per GB).
+# A scenario sets its own with the link's data_usd_per_gb.
+_CELLULAR_USD_PER_GB = 6.00
 
 LINKS: dict[str, Link] = {l.name: l for l in (
     # HSPA-class 3G: a few Mbit/s down, ~1 up, 100-200 ms RTT (ITU IMT-2000 / OpenSignal 3G era).
-    Link("3g", 1 * MBIT, 3 * MBIT, 0.150, "HSPA typical; OpenSignal 3G reports; radio: Huang 2012", *_3G_W),
+    Link("3g", 1 * MBIT, 3 * MBIT, 0.150, "HSPA typical; OpenSignal 3G reports; radio: Huang 2012", *_3G_W, _CELLULAR_USD_PER_GB),
     # LTE: ~30 down / ~10 up Mbit/s, ~50 ms RTT (OpenSignal Mobile Network Experience reports).
-    Link("lte", 10 * MBIT, 30 * MBIT, 0.050, "OpenSignal LTE averages; radio: Huang 2012", *_LTE_W),
+    Link("lte", 10 * MBIT, 30 * MBIT, 0.050, "OpenSignal LTE averages; radio: Huang 2012", *_LTE_W, _CELLULAR_USD_PER_GB),
     # 5G NR mid-band: ~200 down / ~30 up, ~25 ms RTT (OpenSignal 5G experience reports).
-    Link("5g", 30 * MBIT, 200 * MBIT, 0.025, "OpenSignal 5G averages; radio: LTE stand-in", *_LTE_W),
+    Link("5g", 30 * MBIT, 200 * MBIT, 0.025, "OpenSignal 5G averages; radio: LTE stand-in", *_LTE_W, _CELLULAR_USD_PER_GB),
     # Home Wi-Fi on a cable/DSL uplink: ~100 down / ~40 up, ~10 ms RTT to a nearby region (Ookla).
     Link("wifi", 40 * MBIT, 100 * MBIT, 0.010, "Ookla fixed broadband medians; radio: Huang 2012", *_WIFI_W),
     # FTTH: 1 Gbit/s down / 500 up, ~5 ms RTT to a nearby cloud region.

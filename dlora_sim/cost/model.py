@@ -31,7 +31,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from dlora_sim.cost.hardware import DEVICES, GPUS, LINKS
+from dlora_sim.cost.hardware import DEVICES, GPUS, LINKS, data_usd
 from dlora_sim.cost.job import JobSpec
 from dlora_sim.cost.models import base_backward_flops_per_token, base_forward_flops_per_token
 from dlora_sim.cost.peft import module_table
@@ -58,7 +58,7 @@ _SCHEDULE_FIELDS = ("budget", "steps", "kr_interval_steps", "kr_warmup_rounds", 
 COUNT_METRICS = ("edge_flops", "cloud_flops", "bytes_up", "bytes_down", "bytes_total", "round_trips",
                  "module_bytes")
 PRICED_METRICS = ("edge_s", "energy_j", "radio_energy_j", "device_energy_j", "link_s", "cloud_gpu_s", "usd",
-                  "time_s")
+                  "time_s", "data_usd")
 # ratios against the baseline: 1 - x / x_baseline
 REDUCTION_METRICS = ("edge_flops", "bytes_total", "module_bytes", "round_trips", "edge_s", "energy_j",
                      "radio_energy_j", "device_energy_j", "link_s", "cloud_gpu_s", "usd", "time_s")
@@ -78,7 +78,7 @@ _CLOSED_FORMS = ("cloud-only", *_EDGE_FAMILY, "split-lora", *DLORA_STRATEGIES)
 CHUNK = 1 << 16
 # hardware-dependent metric -> (the hardware factor it depends on)
 _FACTOR = {"edge_s": "device", "energy_j": "device", "link_s": "link", "radio_energy_j": "link",
-           "cloud_gpu_s": "gpu", "usd": "gpu"}
+           "data_usd": "link", "cloud_gpu_s": "gpu", "usd": "gpu"}
 # sums of factor tables, in the closed form's order
 _SUMS = {"device_energy_j": ("energy_j", "radio_energy_j"), "time_s": ("edge_s", "link_s", "cloud_gpu_s")}
 
@@ -269,6 +269,8 @@ class CostModel:
                 return link_s
             t = (hw["up_w_per_mbps"][None, :] * 8e-6 * up + hw["down_w_per_mbps"][None, :] * 8e-6 * down
                  + hw["active_w"][None, :] * link_s[0])
+        elif m == "data_usd":
+            t = data_usd(up + down, hw["data_usd_per_gb"][None, :])
         else:
             gpu_s = per[f"{level}_cloud_flops"][:, None] / hw["gpu_flops"][None, :]
             t = gpu_s if m == "cloud_gpu_s" else gpu_s / 3600.0 * hw["usd_per_hour"][None, :]
@@ -331,7 +333,7 @@ class CostModel:
         hw = {}
         for key, attrs in (("device", ("flops_per_s", "joules_per_flop", "memory_bytes")),
                            ("link", ("up_bps", "down_bps", "rtt_s", "up_w_per_mbps", "down_w_per_mbps",
-                                     "active_w")),
+                                     "active_w", "data_usd_per_gb")),
                            ("gpu", ("flops_per_s", "usd_per_hour"))):
             for attr in attrs:
                 name = {"gpu": {"flops_per_s": "gpu_flops"}}.get(key, {}).get(attr, attr)

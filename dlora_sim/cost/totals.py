@@ -14,7 +14,7 @@ every round's own exchanges, the periodic exchanges, and the one-off downloads.
 
 from __future__ import annotations
 
-from dlora_sim.cost.hardware import CloudGPU, EdgeDevice, Link
+from dlora_sim.cost.hardware import CloudGPU, EdgeDevice, Link, data_usd
 from dlora_sim.cost.job import JobSpec
 from dlora_sim.cost.strategies import (
     DLORA_STRATEGIES,
@@ -78,7 +78,8 @@ def priced(totals: dict[str, float], device: EdgeDevice, link: Link, gpu: CloudG
     """Seconds, energy and money for hardware-independent totals.
 
     ``energy_j`` is the device's compute energy; ``radio_energy_j`` its radio's (per Mbit moved plus
-    active power over the link time); ``device_energy_j`` their sum.
+    active power over the link time); ``device_energy_j`` their sum; ``data_usd`` the mobile data
+    the user pays their carrier for (:func:`.hardware.data_usd`).
     """
     edge_s = totals["edge_flops"] / device.flops_per_s
     link_s = (8 * totals["bytes_up"] / link.up_bps + 8 * totals["bytes_down"] / link.down_bps
@@ -96,4 +97,5 @@ def priced(totals: dict[str, float], device: EdgeDevice, link: Link, gpu: CloudG
         "cloud_gpu_s": gpu_s,
         "usd": gpu_s / 3600.0 * gpu.usd_per_hour,
         "time_s": edge_s + link_s + gpu_s,
+        "data_usd": data_usd(totals["bytes_up"] + totals["bytes_down"], link.data_usd_per_gb),
     }

@@ -379,8 +379,10 @@ def _confirm(source: Any, base: Any, grid: Grid, i: int, space: Space, deadline_
         "sim_time_s": None if not math.isfinite(sim_p) else sim_p,
         "sim_makespan_s": block.get("makespan_s") if finished == n else None,
         "sim_provisioned_usd": block.get("provisioned_usd"),
-        "sim_device_energy_j": block.get("device_energy_j", 0.0) / n if n else None,
-        "sim_bytes_per_device": block.get("bytes_total", 0.0) / n if n else None,
+        # means over the finished devices (summary.json's per_finished_device): a device the horizon
+        # cut off has spent only part of its job, and would pull an all-device mean down
+        "sim_device_energy_j": (block.get("per_finished_device") or {}).get("device_energy_j"),
+        "sim_bytes_per_device": (block.get("per_finished_device") or {}).get("bytes_total"),
         "sim_wall_s": wall,
         "sim_horizon_s": float(scenario.run.horizon_s),
     }

@@ -243,24 +243,6 @@ def strategy_totals(run: RunData) -> dict[str, dict[str, float]]:
     return out
 
 
-def link_seconds(run: RunData) -> dict[str, float]:
-    """Per strategy, device-seconds spent on the link (upload + download) in the sampled timeline.
-
-    Only sampled devices have a timeline, so this is scaled up by devices / sampled devices.
-    """
-    n_devices: dict[str, int] = {}
-    for row in run.devices:
-        n_devices[row["strategy"]] = n_devices.get(row["strategy"], 0) + 1
-    busy: dict[str, float] = {}
-    sampled: dict[str, set[Any]] = {}
-    for row in run.timeline:
-        sampled.setdefault(row["strategy"], set()).add(row["device"])
-        if row["kind"] in ("upload", "download"):
-            busy[row["strategy"]] = busy.get(row["strategy"], 0.0) + row["t_end"] - row["t_start"]
-    return {s: busy.get(s, 0.0) * n_devices.get(s, 0) / len(devs)
-            for s, devs in sampled.items() if devs}
-
-
 def completion_times(run: RunData) -> dict[str, list[float]]:
     """Per strategy, each feasible device's completion time in seconds (NaN = unfinished)."""
     out: dict[str, list[float]] = {}

@@ -23,7 +23,7 @@ class Metric:
 
     key: str
     label: str
-    unit: str  # "bytes" | "s" | "usd" | "flop" | "count" | "j"
+    unit: str  # "bytes" | "s" | "usd" | "flop" | "count" | "j" | "fraction"
 
 
 #: the savings axis stops here; bars below it are cut (their value stays in the hover text)
@@ -51,7 +51,9 @@ def format_value(value: float, unit: str) -> str:
     if unit == "flop":
         return f"{value:.3g} FLOP"
     if unit == "j":
-        return f"{value:,.3g} J"
+        return f"{value / 1e6:,.3g} MJ" if abs(value) >= 1e5 else f"{value:,.3g} J"
+    if unit == "fraction":
+        return f"{100 * value:.1f}%"
     return f"{value:,.0f}"
 
 

@@ -49,6 +49,8 @@ FlopsPerSecond = Annotated[float, Field(ge=1.0, le=1e18, allow_inf_nan=False)]
 #: energy per FLOP, up to 1 J (phones spend ~10^-11 J)
 JoulesPerFlop = Annotated[float, Field(gt=0, le=1.0, allow_inf_nan=False)]
 UsdPerHour = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
+#: a carrier's price of mobile data; 0 = flat rate (no cost per byte)
+UsdPerGb = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
 #: for lists and paths: a TOML array becomes a tuple (its items stay strict), a string a path
 Lax = Strict(False)
 

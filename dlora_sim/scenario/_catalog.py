@@ -70,6 +70,11 @@ def device_table(name: str) -> dict[str, Any]:
     }
 
 
+def is_catalog_link(name: Any) -> bool:
+    """Whether ``name`` is a link of the catalogue (an inline table naming one starts from it)."""
+    return isinstance(name, str) and name in cost.LINKS
+
+
 def link_table(name: str) -> dict[str, Any]:
     """A catalog link as an inline table (jitter and loss from the catalog when it has them)."""
     check_name("link", name)
@@ -80,7 +85,7 @@ def link_table(name: str) -> dict[str, Any]:
         "down_bps": float(link.down_bps),
         "rtt_s": float(link.rtt_s),
     }
-    for optional in ("jitter_s", "loss_rate"):
+    for optional in ("jitter_s", "loss_rate", "data_usd_per_gb"):
         if hasattr(link, optional):
             table[optional] = float(getattr(link, optional))
     return table

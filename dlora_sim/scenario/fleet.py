@@ -17,6 +17,7 @@ from dlora_sim.scenario._base import (
     MeanSeconds,
     PositiveInt,
     Seconds,
+    UsdPerGb,
     _resolve,
     _Section,
 )
@@ -34,7 +35,11 @@ class DeviceSpec(_Section):
 
 
 class LinkSpec(_Section):
-    """A device's own last-mile link (not shared): bandwidth each way and end-to-end RTT."""
+    """A device's own last-mile link (not shared): bandwidth each way and end-to-end RTT.
+
+    ``data_usd_per_gb``: what the user's plan charges per GB moved (the catalogue's cellular
+    links: $6.00, Wi-Fi and fibre: 0); the results price every device's traffic with it.
+    """
 
     name: str = "inline"
     up_bps: BitsPerSecond
@@ -42,6 +47,7 @@ class LinkSpec(_Section):
     rtt_s: Seconds
     jitter_s: Seconds = 0.0
     loss_rate: Fraction = 0.0
+    data_usd_per_gb: UsdPerGb = 0.0
 
 
 class AlwaysOn(_Section):
@@ -115,7 +121,13 @@ class FleetGroup(_Section):
     @field_validator("link", mode="before")
     @classmethod
     def _link_from_catalog(cls, value: Any) -> Any:
-        return _catalog.link_table(value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            return _catalog.link_table(value)
+        # a table naming a catalogue link changes only the fields it gives, e.g.
+        # link = { name = "lte", data_usd_per_gb = 2.5 }
+        if isinstance(value, dict) and _catalog.is_catalog_link(value.get("name")):
+            return {**_catalog.link_table(value["name"]), **value}
+        return value
 
     @field_validator("capacity_trace")
     @classmethod

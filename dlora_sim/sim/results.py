@@ -43,9 +43,23 @@ BASELINE = "dlora-all"
 #: (fleet) total or a completion-time percentile.
 SAVING_KEYS = (
     "edge_flops", "energy_j", "radio_energy_j", "device_energy_j", "link_s", "bytes_up", "bytes_down", "bytes_total", "round_trips",
-    "cloud_gpu_s", "money_usd", "completion_p50_s", "completion_p95_s", "completion_p99_s",
-    "steady_step_bytes",
+    "cloud_gpu_s", "money_usd", "provisioned_usd", "data_usd", "completion_p50_s", "completion_p95_s",
+    "completion_p99_s", "steady_step_bytes",
 )
+
+#: completion-time percentiles of the summary. Completion is censored data: a device the horizon
+#: cut off has a completion time above the horizon, unknown. A percentile is taken over every
+#: feasible device with the unfinished ones as +inf, so it is exact while it falls on a finished
+#: device, and ``None`` with ``censored[key] = True`` ("> horizon") when it falls on an unfinished one.
+PERCENTILES = {"completion_p50_s": 50, "completion_p95_s": 95, "completion_p99_s": 99}
+
+#: per-device figures of ``per_finished_device``: means over the devices that finished only, so a
+#: device the horizon cut off mid-job never pulls a mean down. The cloud's bills (``money_usd``,
+#: ``provisioned_usd``) are shared by the fleet: they are divided by the finished devices, the price of
+#: one fine-tuned device, work spent on unfinished devices included.
+FINISHED_MEANS = ("completion_s", "bytes_total", "energy_j", "radio_energy_j", "device_energy_j", "data_usd",
+                  "link_s", "edge_flops")
+SHARED_BILLS = ("money_usd", "provisioned_usd")
 
 
 @dataclass
@@ -152,8 +166,19 @@ def _fleet_columns(devices: Any) -> dict[str, np.ndarray]:
     }
 
 
-def _device_columns(outcome: StrategyOutcome) -> dict[str, np.ndarray]:
-    """One column per device-table field (NaN where a device is infeasible)."""
+def _data_prices(devices: Any, usd_per_gb: dict[str, float]) -> np.ndarray:
+    """Each device's price of mobile data, from its group's link."""
+    if isinstance(devices, list):
+        return np.array([usd_per_gb[d.group] for d in devices], dtype=float)
+    per_group = np.array([usd_per_gb[name] for name in devices.group_names], dtype=float)
+    return per_group[devices.group] if len(devices) else np.zeros(0)
+
+
+def _device_columns(outcome: StrategyOutcome, usd_per_gb: dict[str, float]) -> dict[str, np.ndarray]:
+    """One column per device-table field (NaN where a device is infeasible).
+
+    ``usd_per_gb``: per fleet group, its link's price of mobile data.
+    """
     fleet = _fleet_columns(outcome.devices)
     c, ok = outcome.counters, outcome.feasible
     usd_per_s = outcome.usd_per_gpu_hour / 3600.0
@@ -169,7 +194,9 @@ def _device_columns(outcome: StrategyOutcome) -> dict[str, np.ndarray]:
     cols["completion_s"] = outcome.completion_s
     cols.update(finished=np.isfinite(outcome.completion_s) & ok, energy_j=compute_j, radio_energy_j=radio_j,
                 device_energy_j=compute_j + radio_j, money_usd=c["cloud_gpu_s"] * usd_per_s,
-                bytes_up=c["up_sent_bytes"], bytes_down=c["down_sent_bytes"])
+                bytes_up=c["up_sent_bytes"], bytes_down=c["down_sent_bytes"],
+                data_usd=cost.data_usd(c["up_sent_bytes"] + c["down_sent_bytes"],
+                                       _data_prices(outcome.devices, usd_per_gb)))
     return cols
 
 
@@ -195,16 +222,36 @@ def _device_table(outcome: StrategyOutcome, cols: dict[str, np.ndarray]) -> pa.T
 
 
 def _percentile(values: np.ndarray, q: float) -> float | None:
-    """q-th percentile with unfinished devices as +inf; None when it falls on one."""
+    """q-th percentile (numpy's linear rule) with unfinished devices as +inf; None when censored.
+
+    The linear rule interpolates between the two devices around the quantile's position; when the
+    upper one is unfinished the value is only known to exceed the horizon, so it is censored. With
+    exactly half a fleet finished the median is therefore censored, not the last finisher's time
+    (which would make a strategy that strands half its devices look fast).
+    """
     if values.size == 0:
         return None
-    if np.isfinite(values).all():
-        return float(np.percentile(values, q))
-    value = float(np.percentile(values, q, method="inverted_cdf"))
-    return value if math.isfinite(value) else None
+    ordered = np.sort(values)
+    position = (ordered.size - 1) * q / 100.0
+    low, high = int(math.floor(position)), int(math.ceil(position))
+    if not math.isfinite(ordered[high]):
+        return None
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
 
 
-def _summarise(outcome: StrategyOutcome, cols: dict[str, np.ndarray]) -> dict[str, Any]:
+def _finished_means(cols: dict[str, np.ndarray], bills: dict[str, float]) -> dict[str, float | None]:
+    """``per_finished_device``: :data:`FINISHED_MEANS` over finished devices, bills per finished device."""
+    done = cols["finished"]
+    n = int(done.sum())
+    out: dict[str, float | None] = {}
+    for key in FINISHED_MEANS:
+        values = cols["bytes_up"] + cols["bytes_down"] if key == "bytes_total" else cols[key]
+        out[key] = float(np.mean(values[done])) if n else None
+    out.update({key: (value / n if n else None) for key, value in bills.items()})
+    return out
+
+
+def _summarise(outcome: StrategyOutcome, cols: dict[str, np.ndarray], horizon_s: float) -> dict[str, Any]:
     ok = outcome.feasible
     completion = np.where(cols["finished"], cols["completion_s"], np.inf)[ok]
 
@@ -218,13 +265,18 @@ def _summarise(outcome: StrategyOutcome, cols: dict[str, np.ndarray]) -> dict[st
     makespan = float(finite.max()) if n_finished else None
     # The pool is rented until the last device finishes (or the horizon, if some never do).
     rented_s = (makespan or 0.0) if n_finished == completion.size else outcome.end_s
+    percentiles = {key: _percentile(completion, q) for key, q in PERCENTILES.items()}
+    provisioned_gpu_s = outcome.n_gpus * rented_s
+    bills = {"money_usd": outcome.pool_busy_s * usd_per_s, "provisioned_usd": provisioned_gpu_s * usd_per_s}
     return {
         "devices": int(ok.shape[0]),
         "feasible_devices": int(ok.sum()),
         "finished_devices": n_finished,
-        "completion_p50_s": _percentile(completion, 50),
-        "completion_p95_s": _percentile(completion, 95),
-        "completion_p99_s": _percentile(completion, 99),
+        "finished_fraction": n_finished / completion.size if completion.size else None,
+        "horizon_s": float(horizon_s),
+        **percentiles,
+        "censored": {key: value is None and completion.size > 0 for key, value in percentiles.items()},
+        "per_finished_device": _finished_means(cols, bills),
         "makespan_s": makespan,
         "steps_applied": outcome.steps_applied,
         "steps_done": int(round(total("steps_done"))),
@@ -242,8 +294,10 @@ def _summarise(outcome: StrategyOutcome, cols: dict[str, np.ndarray]) -> dict[st
         "round_trips": int(round(total("round_trips"))),
         "cloud_flops": total("cloud_flops"),
         "cloud_gpu_s": outcome.pool_busy_s,
-        "money_usd": outcome.pool_busy_s * usd_per_s,
-        "provisioned_usd": outcome.n_gpus * rented_s * usd_per_s,
+        **bills,
+        "provisioned_gpu_s": provisioned_gpu_s,
+        "gpu_utilisation": outcome.pool_busy_s / provisioned_gpu_s if provisioned_gpu_s else None,
+        "data_usd": total("data_usd"),
         "gpu_batches": outcome.pool_batches,
         "mean_batch_users": outcome.pool_batched_requests / outcome.pool_batches if outcome.pool_batches else 0.0,
         "kr_rounds": int(round(total("kr_rounds"))),
@@ -268,6 +322,7 @@ def _summarise(outcome: StrategyOutcome, cols: dict[str, np.ndarray]) -> dict[st
         "offline_s": total("offline_s"),
         "wait_s": total("wait_s"),
         "cloud_wait_s": total("cloud_wait_s"),
+        "cloud_wait_per_step_s": total("cloud_wait_s") / total("steps_done") if total("steps_done") else None,
         "peak_flows_per_shared_link": dict(sorted(outcome.peak_link_flows.items())),
         "cloud_memory": {
             "session_bytes": outcome.session_bytes,
@@ -294,10 +349,11 @@ def assemble_result(scenario: Any, outcomes: list[StrategyOutcome]) -> Simulatio
     tables: list[pa.Table] = []
     timeline_rows: list[dict[str, Any]] = []
     strategies: dict[str, Any] = {}
+    usd_per_gb = {group.name: float(group.link.data_usd_per_gb) for group in scenario.fleet.groups}
     for outcome in outcomes:
-        cols = _device_columns(outcome)
+        cols = _device_columns(outcome, usd_per_gb)
         tables.append(_device_table(outcome, cols))
-        strategies[outcome.strategy] = _summarise(outcome, cols)
+        strategies[outcome.strategy] = _summarise(outcome, cols, scenario.run.horizon_s)
         for device, kind, start, end in sorted(outcome.timeline, key=lambda e: (e[0], e[2], e[3], e[1])):
             timeline_rows.append({"strategy": outcome.strategy, "device": device, "kind": kind,
                                   "t_start": start, "t_end": end})
@@ -336,7 +392,8 @@ def _device_schema() -> pa.Schema:
     strings = {"strategy", "group"}
     bools = {"feasible", "finished"}
     names = ["strategy", "device", "group", "flops_per_s", "rtt_s", "feasible", *_DEVICE_FIELDS,
-             "finished", "energy_j", "radio_energy_j", "device_energy_j", "money_usd", "bytes_up", "bytes_down"]
+             "finished", "energy_j", "radio_energy_j", "device_energy_j", "money_usd", "bytes_up", "bytes_down",
+             "data_usd"]
     return pa.schema([(n, pa.string() if n in strings else pa.bool_() if n in bools
                        else pa.int64() if n in ints else pa.float64()) for n in names])
 
