@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +161,20 @@ def _kind(name: str) -> str:
     raise RuntimeError(f"no module kind for '{name}'")
 
 
+def _peft_wrap(encoder: nn.Module, cfg: object) -> nn.Module:
+    """``peft.get_peft_model(...).base_model.model``, without the one warning it cannot help.
+
+    peft (0.21) asks the model ``is_gradient_checkpointing``, a property transformers 5 deprecated
+    with a FutureWarning; every profile run printed it although nothing here checkpoints. Only that
+    message is silenced, and only around this call.
+    """
+    import peft
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        return peft.get_peft_model(encoder, cfg).base_model.model
+
+
 def _attach(encoder: nn.Module, spec: PeftSpecLocal) -> nn.Module:
     """Attach the PEFT scheme; afterwards only PEFT tensors have ``requires_grad``."""
     import peft
@@ -168,11 +183,11 @@ def _attach(encoder: nn.Module, spec: PeftSpecLocal) -> nn.Module:
         targets = "|".join(LORA_TARGETS[spec.targets])
         cfg = peft.LoraConfig(r=spec.rank, lora_alpha=spec.alpha, lora_dropout=0.0,
                               target_modules=rf".*\.({targets})$", bias="none")
-        return peft.get_peft_model(encoder, cfg).base_model.model
+        return _peft_wrap(encoder, cfg)
     if spec.method == "ia3":
         cfg = peft.IA3Config(target_modules=r".*\.(key|value|\d+\.output\.dense)$",
                              feedforward_modules=r".*\.\d+\.output\.dense$")
-        return peft.get_peft_model(encoder, cfg).base_model.model
+        return _peft_wrap(encoder, cfg)
     for p in encoder.parameters():
         p.requires_grad_(False)
     d = encoder.config.hidden_size
