@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dlora_sim.cli.app import app
+from dlora_sim.cli.narrow import print_table
 from dlora_sim.cost import (
     BASELINE,
     DEVICES,
@@ -125,6 +126,10 @@ def cost(
     loss_tokens: Annotated[int, typer.Option(
         help="Tokens per sample that go through the head and loss (1: classification/multiple choice).")] = 1,
     dtype_bytes: Annotated[int, typer.Option(help="Bytes per exchanged value and weight (2 = fp16).")] = 2,
+    upload_noise: Annotated[float, typer.Option(
+        help="DLoRA: Gaussian noise σ the device adds to its uploaded embeddings (docs/privacy.md).")] = 0.0,
+    upload_rotation: Annotated[bool, typer.Option(
+        help="DLoRA: the device rotates its uploaded embeddings with a private rotation.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Price a DLoRA fine-tuning job under every strategy and compare against DLoRA all-modules."""
@@ -134,7 +139,7 @@ def cost(
                   dtype_bytes=dtype_bytes, killed_policy=killed_policy, head_placement=head,
                   exchange=exchange, share_inputs=share_inputs, kr_interval_steps=kr_interval, kr_warmup_rounds=kr_warmup_rounds,
                   kr_churn=_churn(kr_churn, profile), probe_batch=probe_batch, loss_tokens_per_sample=loss_tokens,
-                  samples_per_epoch=samples_per_epoch)
+                  samples_per_epoch=samples_per_epoch, upload_noise=upload_noise, upload_rotation=upload_rotation)
     table = CostModel(job, device=device, link=link, gpu=gpu).evaluate()
     report = _report(job, table, device, link, gpu)
     if as_json:
@@ -185,6 +190,7 @@ def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, 
         "kr_interval_steps": job.kr_interval_steps, "kr_warmup_rounds": job.kr_warmup_rounds,
         "kr_churn": job.kr_churn, "probe_batch": job.probe_samples,
         "loss_tokens_per_sample": job.loss_tokens_per_sample, "dtype_bytes": job.dtype_bytes,
+        "upload_noise": job.upload_noise, "upload_rotation": job.upload_rotation,
         "device": device, "link": link, "gpu": gpu, "baseline": BASELINE,
     }
     out["strategies"] = strategies
@@ -223,9 +229,8 @@ def _print_table(report: dict[str, Any]) -> None:
                     f"{jb['usd']:.2f}",
                     _pct(_nan(red["job_bytes_total"])), _pct(_nan(red["job_edge_flops"])),
                     "yes" if e["fits_on_device"] else "no")
-    console.print(step)
-    console.print(memory)
-    console.print(job)
+    for table in (step, memory, job):
+        print_table(console, table)  # stacked per strategy when the terminal is too narrow
     console.print("DLoRA+KR against DLoRA all-modules:")
     for key, note in report["notes"].items():
         console.print(f"  [bold]{key}[/bold] = {_pct(_nan(report.get(key)))}  [dim]({note})[/dim]")

@@ -65,6 +65,11 @@ class JobSpec:
         samples_per_epoch: training samples in one epoch; None -> the job is one epoch.
         token_id_bytes: bytes per token id or label when raw data leaves the device.
         optimizer_flops_per_param: edge optimizer FLOPs per trainable parameter and step.
+        upload_noise: DLoRA: Gaussian noise scale σ the device adds to the embeddings it uploads
+            (0 = none); σ sets the privacy and the accuracy (docs/privacy.md), not the cost, which
+            is :data:`~dlora_sim.cost.strategies.base.NOISE_FLOPS_PER_VALUE` per value.
+        upload_rotation: DLoRA: the device multiplies every uploaded embedding by a private
+            d × d rotation (docs/privacy.md says why it protects nothing against a public model).
     """
 
     model: str | ModelShape = "llama-7b"
@@ -92,6 +97,8 @@ class JobSpec:
     samples_per_epoch: int | None = None
     token_id_bytes: int = 4
     optimizer_flops_per_param: int = ADAMW_FLOPS_PER_PARAM
+    upload_noise: float = 0.0
+    upload_rotation: bool = False
 
     def __post_init__(self) -> None:
         shape = get_model(self.model) if isinstance(self.model, str) else self.model
@@ -126,6 +133,8 @@ class JobSpec:
         if not 1 <= self.budget <= n:
             raise InputError(f"budget {self.budget} is out of range; allowed: 1..{n} "
                              f"(the {self.shape.name} {self.peft.method} module count)")
+        if not (math.isfinite(self.upload_noise) and self.upload_noise >= 0):
+            raise InputError(f"upload_noise must be a finite number >= 0, got {self.upload_noise}")
         if not (math.isfinite(self.kr_churn) and self.kr_churn >= 0):
             raise InputError(f"kr_churn must be a finite number >= 0, got {self.kr_churn}")
 

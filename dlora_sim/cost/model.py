@@ -43,7 +43,7 @@ from dlora_sim.cost.strategies import (
     get_strategy,
     kr_schedule,
 )
-from dlora_sim.cost.strategies.base import OPTIMIZER_STATE_BYTES_PER_PARAM
+from dlora_sim.cost.strategies.base import OPTIMIZER_STATE_BYTES_PER_PARAM, upload_defence_flops
 from dlora_sim.cost.strategies.edge_int4 import INT4_BYTES_PER_WEIGHT
 from dlora_sim.cost.totals import job_totals
 from dlora_sim.errors import InputError
@@ -415,6 +415,7 @@ class CostModel:
         labels_up = 0.0 if on_edge else loss * job.token_id_bytes
         hidden = loss * d * ds if on_edge else 0.0 * loss
         opt = job.optimizer_flops_per_param * n_a * c.m_params if optimizer else 0.0 * n_a
+        opt = opt + upload_defence_flops(job, tokens)  # as in the start exchange
         base = tokens * (base_forward_flops_per_token(s, c.seq_len) + base_backward_flops_per_token(s, c.seq_len))
         embed = tokens * d * ds
         edge_fwd = job.killed_policy == "edge-forward"

@@ -133,7 +133,7 @@ def default_targets(method: Any) -> tuple[str, ...]:
 # JobConfig fields that JobSpec takes under the same name and meaning
 _SHARED_JOB_FIELDS = (
     "batch", "seq_len", "budget", "dtype_bytes", "killed_policy", "head_placement", "exchange", "share_inputs",
-    "split_blocks", "split_lora", "fed_round_steps",
+    "split_blocks", "split_lora", "fed_round_steps", "upload_noise", "upload_rotation",
     "kr_interval_steps", "kr_warmup_rounds", "probe_batch", "loss_tokens_per_sample", "head_out_dim",
 )
 

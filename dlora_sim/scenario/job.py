@@ -48,6 +48,9 @@ class JobConfig(_Section):
     split_blocks: PositiveInt = 1
     split_lora: Literal["edge", "both"] = "both"
     fed_round_steps: PositiveInt = 50
+    # DLoRA's upload defences (docs/privacy.md); the cost model prices their device FLOPs
+    upload_noise: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    upload_rotation: bool = False
     profile: Annotated[Path, Lax]
 
     @model_validator(mode="before")

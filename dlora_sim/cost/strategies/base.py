@@ -30,6 +30,10 @@ from dlora_sim.cost.models import base_backward_flops_per_token, base_forward_fl
 # AdamW m and v (4 + 4 + 4)
 OPTIMIZER_STATE_BYTES_PER_PARAM = 12
 
+#: device FLOPs per uploaded value of Gaussian noise: scale the draw by σ, add it (the draw itself
+#: is integer work of the random generator, which no FLOP count includes)
+NOISE_FLOPS_PER_VALUE = 2
+
 #: what the cloud can see of a user, from most to least revealing
 EXPOSURES = ("raw text", "labels", "token embeddings", "hidden states", "module weights", "module updates")
 
@@ -147,6 +151,17 @@ class Strategy:
     def sync_exchanges(self, job: JobSpec) -> list[Exchange]:
         """What one periodic exchange costs; it runs with every ``sync_every``-th step."""
         return []
+
+
+def upload_defence_flops(job: JobSpec, tokens: float | np.ndarray) -> float | np.ndarray:
+    """Device FLOPs of the job's upload defences on ``tokens`` uploaded embeddings (``d_model``
+    values each): noise, :data:`NOISE_FLOPS_PER_VALUE` per value; a private rotation, one d × d
+    matrix-vector product per token (2·d² FLOPs, a multiply and an add per matrix entry). The
+    bytes do not change: a noisy or rotated embedding is as wide as a plain one."""
+    d = job.shape.d_model
+    noise = NOISE_FLOPS_PER_VALUE * d if job.upload_noise > 0 else 0
+    rotation = 2 * d * d if job.upload_rotation else 0
+    return tokens * float(noise + rotation)
 
 
 def trainable_bytes(job: JobSpec) -> float:

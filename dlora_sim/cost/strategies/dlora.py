@@ -13,8 +13,9 @@ Each :class:`Exchange` is one round trip, always in the same order: the cloud co
 One step (``activations`` exchange, head on the edge) is:
 
 1. ``start``: the cloud asks for the next batch (it schedules users, so it pulls). Its compute is
-   the tail of the previous step's backward; the device steps its optimizer, embeds the batch and
-   uploads the embeddings (``b T d`` values).
+   the tail of the previous step's backward; the device steps its optimizer, embeds the batch,
+   applies its upload defences (noise, a private rotation: ``upload_defence_flops``) and uploads
+   the embeddings (``b T d`` values).
 2. ``fwd:<module>`` per forward-running module: input down (``b T d_in``), output delta up
    (``b T d_out``).
 3. ``head``: final hidden states of the loss tokens down, their gradient up (``b L d`` each).
@@ -46,7 +47,7 @@ from dlora_sim.cost.models import (
     base_forward_flops_per_token,
     head_flops_per_loss_token,
 )
-from dlora_sim.cost.strategies.base import Exchange, Strategy
+from dlora_sim.cost.strategies.base import Exchange, Strategy, upload_defence_flops
 from dlora_sim.kr import KRRound
 
 
@@ -113,6 +114,7 @@ def _dlora_exchanges(job: JobSpec, act: list[_Mod], killed: list[_Mod], samples:
     labels_up = 0.0 if head_on_edge else loss_tokens * job.token_id_bytes
     head_cloud = 0.0 if head_on_edge else loss_tokens * (head_f + head_b)
     opt = job.optimizer_flops_per_param * sum(m.params for m in act) if optimizer else 0.0
+    opt += upload_defence_flops(job, tokens)  # the start exchange's edge work: optimizer, then the upload
     base_f = tokens * base_forward_flops_per_token(s, job.seq_len)
     base_b = tokens * base_backward_flops_per_token(s, job.seq_len)
     hidden = loss_tokens * s.d_model * ds
