@@ -192,3 +192,26 @@ def test_completion_cdf_uses_a_log_axis_when_strategies_differ_by_orders_of_magn
     wide = completion_cdf({"cloud-only": [1800.0, 1900.0], "dlora-all": [600_000.0, 650_000.0]})
     close = completion_cdf({"dlora-kr": [1800.0, 2000.0], "dlora-all": [2500.0, 3000.0]})
     assert wide.layout.xaxis.type == "log" and close.layout.xaxis.type == "linear"
+
+
+def test_cost_panels_name_the_strategy_under_each_bar_and_wrap_into_rows():
+    """Ten bills do not squeeze into one row, and each bar says whose it is (issue 16)."""
+    totals = {s: {c.key: 1.0 for c in costs.DEFAULT_COMPONENTS} for s in ("dlora-all", "dlora-kr")}
+    fig = costs.cost_breakdown(totals)
+    assert [t.x[0] for t in fig.data[:2]] == ["DLoRA all", "DLoRA KR"]
+    assert fig.layout.xaxis.showticklabels is not False and fig.layout.xaxis.tickangle == -40
+    assert len(fig.layout.annotations) == len(costs.DEFAULT_COMPONENTS) == 10
+    assert fig.layout.yaxis6.domain[1] < fig.layout.yaxis.domain[0]  # the sixth panel is on row 2
+
+
+def test_kr_figures_say_they_show_the_training_profile_not_the_job():
+    """A 24-module profile beside a 128-module job: both KR titles say which is drawn."""
+    from _sim_scenarios import PROFILE
+    from dlora_sim.report.dashboard import _kr_sections
+
+    sections, _ = _kr_sections(PROFILE, job={"module_count": 128, "budget": 16})
+    for section in sections:
+        assert "not the simulated 128-module job" in section.figure.layout.title.text
+    assert "replays this run's churn" in sections[0].explanation
+    same, _ = _kr_sections(PROFILE, job={"module_count": 24, "budget": 3})
+    assert "not the simulated" not in same[0].figure.layout.title.text

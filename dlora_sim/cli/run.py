@@ -132,8 +132,8 @@ def _format(value: Any, kind: str, row: dict[str, Any], key: str) -> str:
         return f"{value:,.3g}"
     if kind == "gb":
         return f"{value / 1e9:,.2f}" if value < 100e9 else f"{value / 1e9:,.0f}"
-    if kind == "money":
-        return f"{value:,.2f}"
+    if kind == "money":  # thousands as "108k", so that a column stays narrow
+        return f"{value:,.2f}" if abs(value) < 10_000 else f"{value / 1000:,.0f}k"
     if kind == "pct":
         return f"{100 * value:.1f}%"
     return f"{value:,.0f}"
