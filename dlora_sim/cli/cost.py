@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dlora_sim.cli.app import app
+from dlora_sim.cli.narrow import print_table
 from dlora_sim.cost import (
     BASELINE,
     DEVICES,
@@ -228,9 +229,8 @@ def _print_table(report: dict[str, Any]) -> None:
                     f"{jb['usd']:.2f}",
                     _pct(_nan(red["job_bytes_total"])), _pct(_nan(red["job_edge_flops"])),
                     "yes" if e["fits_on_device"] else "no")
-    console.print(step)
-    console.print(memory)
-    console.print(job)
+    for table in (step, memory, job):
+        print_table(console, table)  # stacked per strategy when the terminal is too narrow
     console.print("DLoRA+KR against DLoRA all-modules:")
     for key, note in report["notes"].items():
         console.print(f"  [bold]{key}[/bold] = {_pct(_nan(report.get(key)))}  [dim]({note})[/dim]")

@@ -8,6 +8,7 @@ over seeds (with two seeds a standard deviation says little, the range says what
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dlora_sim.cli.app import app
+from dlora_sim.cli.narrow import print_table
 from dlora_sim.errors import InputError
 from dlora_sim.io import atomic_write_text
 from dlora_sim.profile import Profile, churn_series, load_profile
@@ -216,9 +218,9 @@ def table(
     for row in rows:
         view.add_row(*(escape(cell) for cell in row.cells()))
     console = Console()
-    if not console.is_terminal:
-        console = Console(width=240)  # piped or captured: do not squash 13 columns into 80
-    console.print(view)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=240)  # piped or captured, width unknown: keep the 13 columns side by side
+    print_table(console, view, heading_columns=4)  # stacked per group (task · PEFT · arm · B/N) when narrow
     if write is not None:
         command = f"dlora-sim profiles table {directory.as_posix()} --write {write.as_posix()}"
         try:

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dlora_sim.cli.app import app
+from dlora_sim.cli.narrow import print_table
 from dlora_sim.io import check_replaceable, dig
 from dlora_sim.scenario import load_scenario, parse_override
 
@@ -89,11 +90,11 @@ def _print_summary(target: Path, console: Console) -> None:
     strategies: dict[str, dict[str, Any]] = summary.get("strategies", {})
     baseline = summary.get("baseline", "dlora-all")
     name = summary.get("scenario", target.name)
-    Console().print(_table(strategies, _COLUMNS, f"{name}: per strategy (savings against {baseline})",
+    print_table(Console(), _table(strategies, _COLUMNS, f"{name}: per strategy (savings against {baseline})",
                            "done = finished / feasible devices; '>' = beyond the horizon (the percentile falls "
                            f"among unfinished devices); bytes saved = 1 − bytes / {baseline}'s (step: one "
                            "steady-state step, job: whole run)"))
-    Console().print(_table(strategies, _BILLS, f"{name}: bills, whole run",
+    print_table(Console(), _table(strategies, _BILLS, f"{name}: bills, whole run",
                            "GPU busy $ = GPU time used; rented $ = every GPU for the run; radio = the devices' "
                            "radios; mobile data = what users pay their carriers, at the link's price per GB"))
     shown = escape(str(target))
