@@ -3,7 +3,8 @@
 Rebuilding instead of appending is what makes a sweep resumable without bookkeeping: whatever
 points have their completion marker are in the table, each exactly once, whichever run (or
 which crashed run) produced them. Accuracy is not simulated; it is looked up in the real
-training profiles that match a point's task, PEFT method, KR arm and budget fraction B/N.
+training profiles trained alike that match a point's KR arm and budget fraction B/N
+(:mod:`dlora_sim.study.pooling`), and each row names the files used and those excluded.
 """
 
 from __future__ import annotations
@@ -20,21 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dlora_sim.io import atomic_write_bytes, dig
+from dlora_sim.study.pooling import AccuracyMatch, ProfileFacts, index_profiles, match_accuracy, profile_facts
 
 TABLE = "sweep.parquet"
-
-#: simulator strategy -> the profile arm whose accuracy it reaches. Cloud-only, edge-only and split
-#: learning train every module on the user's data, so their accuracy is the all-modules arm's (the
-#: 4-bit base of edge-only-int4 is taken to cost no accuracy, an assumption). Federated LoRA's
-#: accuracy is not a single user's (profiles/federated/), so it has none here.
-ARM_OF_STRATEGY: dict[str, str] = {
-    "dlora-all": "all", "cloud-only": "all", "edge-only": "all", "edge-only-int4": "all", "split-lora": "all",
-    "dlora-kr": "kr", "dlora-random": "random", "dlora-static-random": "static-random",
-}
-
-#: a profile's budget fraction B/N may differ from a point's by this much (relative) and match
-BUDGET_FRACTION_TOLERANCE = 0.25
-
 
 def _flatten_numbers(obj: Any, prefix: str = "") -> dict[str, float | bool]:
     """Numeric and true/false leaves of a nested mapping as dotted keys (strings, lists and nulls
@@ -81,70 +70,6 @@ def point_record(pid: str, overrides: Mapping[str, Any], results_dir: Path,
     }
 
 
-# ----------------------------------------------------------------------------- accuracy
-
-
-@dataclass(frozen=True)
-class ProfileFacts:
-    """What accuracy matching needs from one profile file."""
-
-    path: str
-    task: str
-    method: str
-    arm: str
-    budget_fraction: float
-    test_accuracy: float
-
-
-def profile_facts(path: Path) -> ProfileFacts:
-    """Load one profile (validated) and keep the matching keys and its test accuracy."""
-    from dlora_sim.profile import load_profile
-
-    p = load_profile(path)
-    return ProfileFacts(str(path), p.setup.task, p.peft.method, p.setup.arm,
-                        p.setup.budget / p.n_modules, p.result.test_accuracy)
-
-
-def index_profiles(folder: Path) -> list[ProfileFacts]:
-    """Every loadable profile in ``folder`` (not recursive); unreadable files are skipped."""
-    from dlora_sim.errors import InputError
-
-    facts = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            facts.append(profile_facts(path))
-        except InputError:
-            continue
-    return facts
-
-
-def match_accuracy(strategy: str, budget: float, module_count: float, reference: ProfileFacts,
-                   index: list[ProfileFacts]) -> tuple[float, int, float]:
-    """Mean test accuracy of the profiles matching a (strategy, budget) point.
-
-    A profile matches when it has the reference profile's task and PEFT method, the strategy's
-    arm, and (except for arm ``all``) a budget fraction B/N within 25% of the point's; of those,
-    the closest fraction wins and its seeds are averaged.
-
-    Returns:
-        ``(accuracy, n_profiles, matched_fraction)``; NaN accuracy and 0 when nothing matches.
-    """
-    arm = ARM_OF_STRATEGY.get(strategy)
-    cands = [f for f in index if f.task == reference.task and f.method == reference.method
-             and f.arm == arm]
-    if arm != "all" and cands:
-        want = budget / module_count
-        cands = [f for f in cands
-                 if abs(f.budget_fraction - want) <= BUDGET_FRACTION_TOLERANCE * want]
-        if cands:
-            best = min(abs(f.budget_fraction - want) for f in cands)
-            cands = [f for f in cands if abs(f.budget_fraction - want) == best]
-    if not cands:
-        return math.nan, 0, math.nan
-    acc = sum(f.test_accuracy for f in cands) / len(cands)
-    return acc, len(cands), cands[0].budget_fraction
-
-
 # ----------------------------------------------------------------------------- the table
 
 
@@ -153,6 +78,11 @@ def _column_value(value: Any) -> Any:
     if isinstance(value, (Mapping, list, tuple)):
         return json.dumps(value, sort_keys=True, default=str)
     return value
+
+
+def _names(paths: tuple[str, ...]) -> str:
+    """Profile file names, comma-separated: a table cell saying which files a figure came from."""
+    return ", ".join(Path(p).name for p in paths)
 
 
 def table_rows(spec: Any, out_dir: Path) -> list[dict[str, Any]]:
@@ -184,13 +114,13 @@ def table_rows(spec: Any, out_dir: Path) -> list[dict[str, Any]]:
             row.update({"budget": facts.get("budget"), "module_count": facts.get("module_count"),
                         "devices": facts.get("devices"), "seed": facts.get("seed"),
                         "point_wall_s": record.get("wall_s")})
-            acc, n, frac = (math.nan, 0, math.nan)
+            match = AccuracyMatch(math.nan, (), (), math.nan)
             if reference is not None and facts.get("budget") and facts.get("module_count"):
-                acc, n, frac = match_accuracy(strategy, facts["budget"], facts["module_count"],
-                                              reference, index)
-            row.update({"accuracy": acc, "accuracy_profiles": n,
-                        "accuracy_budget_fraction": frac,
-                        "accuracy_task": reference.task if reference else None})
+                match = match_accuracy(strategy, facts["budget"], facts["module_count"], reference, index)
+            row.update({"accuracy": match.accuracy, "accuracy_profiles": match.n,
+                        "accuracy_budget_fraction": match.budget_fraction,
+                        "accuracy_task": reference.task if reference else None,
+                        "accuracy_used": _names(match.used), "accuracy_excluded": _names(match.excluded)})
             rows.append(row)
     return rows
 

@@ -101,9 +101,10 @@ def label(strategy: str, over: dict[str, Any], gpu: str | None = None) -> str:
 # ---------------------------------------------------------------------------------- accuracy
 
 
-def _accuracy(scenario: Any, grid: Grid, profiles: Path | None) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """Accuracy matched from comparable profiles, as sweeps do (docs/sweeps.md)."""
-    from dlora_sim.sweep_table import index_profiles, match_accuracy, profile_facts
+def _accuracy(scenario: Any, grid: Grid, profiles: Path | None) -> tuple[np.ndarray, np.ndarray, str | None, str]:
+    """Accuracy matched from comparable profiles, as sweeps do (docs/sweeps.md), and a note
+    naming the profiles pooled and those left out because they were trained otherwise."""
+    from dlora_sim.study.pooling import index_profiles, match_accuracy, profile_facts
 
     acc = np.full(len(grid), np.nan)
     n = np.zeros(len(grid))
@@ -117,17 +118,24 @@ def _accuracy(scenario: Any, grid: Grid, profiles: Path | None) -> tuple[np.ndar
         try:
             reference = profile_facts(ref_path)
         except InputError:
-            return acc, n, None
+            return acc, n, None, ""
     modules = scenario.job.module_count
     cache: dict[tuple[str, int], tuple[float, int]] = {}
+    used: set[str] = set()
+    excluded: set[str] = set()
     for i, (s, over) in enumerate(zip(grid.strategy, grid.overrides)):
         budget = int(over.get("job.budget", scenario.job.budget))
         key = (s, budget)
         if key not in cache:
-            a, k, _ = match_accuracy(s, budget, modules, reference, index)
-            cache[key] = (a, k)
+            match = match_accuracy(s, budget, modules, reference, index)
+            cache[key] = (match.accuracy, match.n)
+            used.update(Path(p).name for p in match.used)
+            excluded.update(Path(p).name for p in match.excluded)
         acc[i], n[i] = cache[key]
-    return acc, n, str(folder)
+    note = f"accuracy pooled from {', '.join(sorted(used)) or 'no profile'}"
+    if excluded:
+        note += f"; left out (trained otherwise than {ref_path.name}): {', '.join(sorted(excluded))}"
+    return acc, n, str(folder), note
 
 
 # ------------------------------------------------------------------------------------ pareto
@@ -201,7 +209,7 @@ def plan(scenario: Any, deadline: float | str, *, max_usd: float | None = None, 
     space = build_space(base, parsed, tuple(strategies) if strategies else None)
     t0 = time.perf_counter()
     grid = estimate(base, space, percentile)
-    acc, acc_n, acc_folder = _accuracy(base, grid, Path(profiles) if profiles is not None else None)
+    acc, acc_n, acc_folder, acc_note = _accuracy(base, grid, Path(profiles) if profiles is not None else None)
     grid.columns["accuracy"] = acc
     grid.columns["accuracy_profiles"] = acc_n
     estimate_s = time.perf_counter() - t0
@@ -222,7 +230,7 @@ def plan(scenario: Any, deadline: float | str, *, max_usd: float | None = None, 
     points = [_point(grid, i, base, deadline_s) for i in range(len(grid))]
     constraints = {"deadline_s": deadline_s, "max_usd": max_usd, "min_accuracy": min_accuracy,
                    "percentile": percentile}
-    notes = [f"accuracy matched from the profiles in {acc_folder}" if acc_folder else
+    notes = [f"accuracy matched from the profiles in {acc_folder}: {acc_note}" if acc_folder else
              "no profile to match accuracy against: accuracy is unknown"]
     if base.network.graphml is not None:
         notes.append("GraphML network: shared-link contention is left out of the estimate")

@@ -242,7 +242,8 @@ def build_sweep_dashboard(folder: str | Path, out: str | Path) -> Path:
         Section("Accuracy against cost and time, per budget B",
                 "Each marker is one sweep point run with one DLoRA strategy (circle: Kill-and-Revive, "
                 "diamond: random-B, square: all modules); colour is the budget B. Accuracy comes "
-                "from the real training profiles with the same task, PEFT method, KR arm and "
+                "from the real training profiles trained like the scenario's (same task, PEFT method, "
+                "steps, batch, KR window, learning rate) with the same KR arm and "
                 f"budget fraction B/N ({matched} of {len(dlora)} rows matched a profile; unmatched "
                 "rows are not drawn). Cost is the bill of the GPUs rented for the run divided by the "
                 "devices that finished, so a run the horizon cut short pays for what it left undone. "
@@ -266,4 +267,16 @@ def build_sweep_dashboard(folder: str | Path, out: str | Path) -> Path:
     ]
     points = len({r.get("point_id") for r in rows})
     return write_page(out, f"dlora-sim sweep — {folder.name}",
-                      f"Sweep folder: {folder} — {points} finished points", sections)
+                      f"Sweep folder: {folder} — {points} finished points", sections, _pooled_facts(rows))
+
+
+def _pooled_facts(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Which profile files the accuracy came from, and which were left out as trained otherwise."""
+    def names(column: str) -> str:
+        found = sorted({n.strip() for r in rows for n in str(r.get(column) or "").split(",") if n.strip()})
+        return ", ".join(found) or "none"
+
+    if not any("accuracy_used" in r for r in rows):
+        return []
+    return [("accuracy pooled from", names("accuracy_used")),
+            ("left out (trained otherwise)", names("accuracy_excluded"))]
