@@ -60,3 +60,33 @@ def test_without_the_setting_rule_the_longer_run_would_move_it(folder):
     match = match_accuracy("dlora-kr", 16, 128, reference, index_profiles(folder))
     assert match.used == (str(extra),) and match.accuracy == 0.99
     assert len(match.excluded) == 2
+
+
+def test_sweep_table_and_page_name_the_pool_and_the_excluded(folder, tmp_path):
+    """A real one-point sweep: a longer run added afterwards leaves the table's accuracy as it was,
+    and the table and the sweep page name it as left out."""
+    pytest.importorskip("distributed")
+    import pyarrow.parquet as pq
+
+    from dlora_sim.report.dashboard import build_dashboard
+    from dlora_sim.sweep import load_spec, run_sweep
+    from dlora_sim.sweep_table import build_table
+    from test_sweep_run import tiny_sweep
+
+    spec_path = tiny_sweep(tmp_path / "in", budgets=(3,), counts=(2,))
+    base = tmp_path / "in" / "tiny.toml"
+    text = base.read_text()
+    start = text.index('profile = "') + len('profile = "')
+    base.write_text(text[:start] + str(folder / SEEDS[0]) + text[text.index('"', start):])
+    spec_path.write_text(f'profiles = "{folder}"\n' + spec_path.read_text())
+    spec = load_spec(spec_path)
+    outcome = run_sweep(spec, tmp_path / "out", n_workers=1, progress=False)
+    assert outcome.failures == []
+    before = {r["strategy"]: r for r in pq.read_table(outcome.table_path).to_pylist()}
+    assert before["dlora-kr"]["accuracy_used"] == ", ".join(SEEDS[:2])
+    _longer_copy(folder / SEEDS[0], folder / "kr-600steps.json", 600, 0.99)
+    after = {r["strategy"]: r for r in pq.read_table(build_table(spec, tmp_path / "out")).to_pylist()}
+    assert after["dlora-kr"]["accuracy"] == before["dlora-kr"]["accuracy"]
+    assert after["dlora-kr"]["accuracy_excluded"] == "kr-600steps.json"
+    page = build_dashboard(tmp_path / "out", tmp_path / "sweep.html").read_text(encoding="utf-8")
+    assert "left out (trained otherwise)</td><td>kr-600steps.json" in page
