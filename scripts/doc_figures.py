@@ -43,6 +43,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _joules(x: float) -> str:
+    return f"{x / 1e6:,.2f} MJ" if x >= 1e5 else f"{x:,.0f} J"
+
+
 def _bytes(x: float) -> str:
     for scale, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
         if x >= scale:
@@ -119,16 +123,28 @@ def _fleet() -> str:
         block = result.strategy(name)
         savings = block.get("savings_vs_baseline") or {}
         median = block["completion_p50_s"]
+        per_device = block["per_finished_device"]  # means over finished devices only
         cells = [
             name, f"{block['finished_devices']} of {devices}",
             "> horizon" if median is None else f"{median / 3600:.1f} h",
-            f"{block['bytes_total'] / devices / 1e9:,.1f}",
+            "–" if per_device["bytes_total"] is None else f"{per_device['bytes_total'] / 1e9:,.1f}",
             _pct(savings["steady_step_bytes"]) if savings.get("steady_step_bytes") is not None else "–",
             _pct(savings["bytes_total"]) if savings.get("bytes_total") is not None else "–",
             _pct(savings["edge_flops"]) if savings.get("edge_flops") is not None else "–",
             f"{block['kr_rounds'] // devices}", f"{block['kr_probes'] // devices}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "The bills of the same run (whole job; per device = per finished device): the cloud's GPU time used "
+              "and the pool rented until the last device finished, the devices' compute and radio energy, and the "
+              "mobile data their users pay for at each link's price (`data_usd_per_gb`):", "",
+              "| strategy | GPU busy $ | GPUs rented $ | GPU utilisation | compute energy per device | radio energy "
+              "per device | mobile data $ per device |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in scenario.run.strategies:
+        block = result.strategy(name)
+        per_device = block["per_finished_device"]
+        lines.append(f"| {name} | {block['money_usd']:,.2f} | {block['provisioned_usd']:,.2f} | "
+                     f"{_pct(block['gpu_utilisation'])} | {per_device['energy_j']:,.0f} J | "
+                     f"{_joules(per_device['radio_energy_j'])} | {per_device['data_usd']:,.2f} |")
     return "\n".join(lines)
 
 
