@@ -11,12 +11,19 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install system clean
 
+# pip prints a line per package it collects (no --quiet): the two installs take minutes, and a
+# silent terminal looks hung.
 $(STAMP): pyproject.toml
+	@echo "[1/4] creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "[2/4] upgrading pip"
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[profile,scale,test,live]'
+	@echo "[3/4] installing torch==2.13.0, the CPU build (a download of a few hundred MB; minutes)"
+	$(BIN)/pip install --progress-bar off torch==2.13.0
+	@echo "[4/4] installing dlora-sim with its extras profile, scale, test, live (minutes)"
+	$(BIN)/pip install --progress-bar off -e '.[profile,scale,test,live]'
 	touch $(STAMP)
+	@echo "installed: $(BIN)/dlora-sim"
 
 install: $(STAMP)
 
