@@ -31,7 +31,7 @@ from dlora_sim.sim.capacity import shared_capacities
 from dlora_sim.sim.fleet import OUTAGE_BLOCK, Fleet
 from dlora_sim.sim.results import DEVICE_COUNTERS
 from dlora_sim.sim.segment.fluid import Resource, fair_rates
-from dlora_sim.sim.segment.rows import ROUND, JobRows, job_rows
+from dlora_sim.sim.segment.rows import COLUMN, OWN_COLUMNS, ROUND, JobRows, job_rows
 
 __all__ = ["SegmentOutcome", "run_segment"]
 
@@ -41,6 +41,15 @@ UNIT_ROWS = 1  # rows per unit of work in the contention levels: the exchange a 
 EPOCH_STEPS = 5.0  # an epoch lasts at most this many steps of the median device ...
 CHANGE_FRACTION = 0.05  # ... or until this fraction of the working devices changed state
 SLACK_EPOCHS = 10  # while nothing is saturated, an epoch may last this many times longer
+# counters a booked stretch of rows adds its column sums to, and the row column each reads
+BOOKED = (("edge_flops", "F"), ("up_sent_bytes", "U"), ("up_received_bytes", "U"), ("down_sent_bytes", "D"),
+          ("down_received_bytes", "D"), ("round_trips", "RT"), ("cloud_flops", "C"), ("steps_done", "commits"),
+          ("kr_rounds", "rounds"), ("kr_probes", "probes"), ("kills", "kills"), ("revives", "revives"),
+          ("kr_up_bytes", "kr_up"), ("steady_steps", "steady"), ("steady_bytes", "steady_bytes"))
+BOOKED_AT = {counter: j for j, (counter, _) in enumerate(BOOKED)}
+BOOKED_FROM = np.array([COLUMN[column] for _, column in BOOKED])
+GUESSES = 4  # interpolation probes of row_at before it gallops and bisects
+GALLOP_FROM = 8  # brackets wider than this many rows are narrowed by galloping, not bisection
 
 
 class SegmentOutcome:
@@ -119,7 +128,15 @@ class _Run:
         self.up = self._capped(fleet.up_bytes_per_s, fleet.up_links, fleet)
         self.down = self._capped(fleet.down_bytes_per_s, fleet.down_links, fleet)
         self.rtt = fleet.rtt_s
-        self.c = {name: np.zeros(n) for name in DEVICE_COUNTERS}
+        # rows per own second, over the whole job until a search sees the device's own pace
+        # (row_at starts looking there)
+        whole = self.own(np.arange(n), np.zeros(n, np.int64), np.full(n, self.rows.rows))
+        self.rows_per_s = np.where(whole > 0, self.rows.rows / np.maximum(whole, 1e-300), 0.0)
+        # the counters a booked stretch of rows adds to directly sit side by side in one block,
+        # so that booking is one gather of the rows' sums and one row-wise add per device
+        self.booked = np.zeros((n, len(BOOKED)))
+        self.c = {name: np.zeros(n) for name in DEVICE_COUNTERS if name not in BOOKED_AT}
+        self.c.update({name: self.booked[:, j] for name, j in BOOKED_AT.items()})
         self.completion = np.full(n, np.nan)
         self.mode = np.where(feasible, SESSION, GONE).astype(np.int8)
         self.t_mark = np.zeros(n)
@@ -156,23 +173,75 @@ class _Run:
 
     def own(self, idx: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Uncontended seconds device ``idx`` takes for rows ``a..b-1``."""
-        r = self.rows
-        return (r.between("F", a, b) / self.f[idx] + r.between("RT", a, b) * self.rtt[idx]
-                + r.between("U", a, b) / self.up[idx] + r.between("D", a, b) / self.down[idx]
-                + r.between("svc", a, b) + r.between("window", a, b))
+        d = self.rows.cum[b, :OWN_COLUMNS] - self.rows.cum[a, :OWN_COLUMNS]
+        return (d[:, 0] / self.f[idx] + d[:, 1] * self.rtt[idx] + d[:, 2] / self.up[idx]
+                + d[:, 3] / self.down[idx] + d[:, 4] + d[:, 5])
 
     def row_at(self, idx: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """The row each device is in after ``q`` own seconds from the start of its row ``p``."""
+        """The row each device is in after ``q`` own seconds from the start of its row ``p``:
+        the last row ``b`` with ``own(p, b) <= q``.
+
+        An interpolation search: rows are alike (steps, now and then a KR round or a sync), so
+        ``p + q * rows per second`` lands within a row or two, and a correction by the residual
+        (``q - own(p, guess)`` at the same rate) closes the gap; a device still unsettled after
+        ``GUESSES`` probes gallops from its last probe to bracket the answer and bisects. Every
+        probe keeps ``[lo, hi]`` around the answer and ``own(p, ·)`` is monotone, so the result
+        is a plain bisection's, exactly — in a few probes instead of ``log2(rows)``.
+        """
+        rows = self.rows.rows
         start = self.p[idx]
-        lo, hi = start.copy(), np.full(idx.size, self.rows.rows)
-        while True:
-            open_ = lo < hi
-            if not open_.any():
-                return lo
-            mid = (lo + hi + 1) // 2
-            ok = self.own(idx, start, mid) <= q
-            lo = np.where(open_ & ok, mid, lo)
-            hi = np.where(open_ & ~ok, mid - 1, hi)
+        q = np.maximum(q, 0.0)
+        lo, hi = start.copy(), np.full(idx.size, rows)
+        y_lo = np.zeros(idx.size)  # own(p, lo)
+        x_up, y_up = np.full(idx.size, rows + 1), np.full(idx.size, np.inf)  # the nearest failed probe
+        guess = np.minimum(start + np.floor(q * self.rows_per_s[idx]).astype(np.int64), hi)
+        up = np.ones(idx.size, dtype=bool)  # the last probe was at or before the answer
+        open_ = np.flatnonzero(lo < hi)
+        for _ in range(GUESSES):
+            if not open_.size:
+                break
+            g = guess[open_]
+            used = self.own(idx[open_], start[open_], g)
+            ok = used <= q[open_]
+            lo[open_], y_lo[open_] = np.where(ok, g, lo[open_]), np.where(ok, used, y_lo[open_])
+            hi[open_] = np.where(ok, hi[open_], g - 1)
+            x_up[open_], y_up[open_] = np.where(ok, x_up[open_], g), np.where(ok, y_up[open_], used)
+            up[open_] = ok
+            open_ = open_[lo[open_] < hi[open_]]
+            # the next probe: between the two nearest probes, in proportion (regula falsi); with
+            # no failed probe yet, at the rate seen from p to the last good one
+            L, yl, q_ = lo[open_], y_lo[open_], q[open_]
+            known = np.isfinite(y_up[open_])
+            span = np.where(known, (x_up[open_] - L) / np.maximum(y_up[open_] - yl, 1e-300),
+                            (L - start[open_]) / np.maximum(yl, 1e-300))
+            step = np.floor(np.minimum((q_ - yl) * span, rows)).astype(np.int64)
+            guess[open_] = np.clip(L + step, L + 1, hi[open_])
+        width = np.ones(idx.size, dtype=np.int64)
+        gallop = open_[hi[open_] - lo[open_] > GALLOP_FROM]
+        while gallop.size:  # widen from the bound the last probe set until the answer is bracketed
+            u = up[gallop]
+            probe = np.where(u, np.minimum(lo[gallop] + width[gallop], hi[gallop]),
+                             np.maximum(hi[gallop] - width[gallop], lo[gallop]))
+            used = self.own(idx[gallop], start[gallop], probe)
+            ok = used <= q[gallop]
+            y_lo[gallop] = np.where(ok, used, y_lo[gallop])
+            lo[gallop] = np.where(ok, probe, lo[gallop])
+            hi[gallop] = np.where(ok, hi[gallop], probe - 1)
+            width[gallop] *= 2
+            keep = (ok == u) & (hi[gallop] - lo[gallop] > GALLOP_FROM)
+            gallop = gallop[keep]
+        open_ = open_[lo[open_] < hi[open_]]
+        while open_.size:
+            mid = (lo[open_] + hi[open_] + 1) // 2
+            used = self.own(idx[open_], start[open_], mid)
+            ok = used <= q[open_]
+            lo[open_], y_lo[open_] = np.where(ok, mid, lo[open_]), np.where(ok, used, y_lo[open_])
+            hi[open_] = np.where(ok, hi[open_], mid - 1)
+            open_ = open_[lo[open_] < hi[open_]]
+        # the pace just seen is where the device's next search starts
+        moved = (lo > start) & (y_lo > 0)
+        self.rows_per_s[idx[moved]] = (lo[moved] - start[moved]) / y_lo[moved]
+        return lo
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -210,7 +279,7 @@ class _Run:
         r = self.rows
         if r.rows == 0:
             return np.zeros(self.n)
-        columns = np.stack([np.diff(r.cum[k]) for k in ("F", "U", "D", "RT", "svc", "window", "svc_batched")], axis=1)
+        columns = np.stack([r.column(k) for k in ("F", "U", "D", "RT", "svc", "window", "svc_batched")], axis=1)
         kinds = np.unique(columns, axis=0)
         kinds = kinds[kinds[:, 6] > 0]
         peak = np.zeros(self.n)
@@ -324,7 +393,7 @@ class _Run:
         self.levels = levels
         self.resources, self.resource_kind, self.resource_names = resources, kinds, names
         # how full each resource is at these rates, and the most one device's unit asks of it
-        self.load = np.array([float(np.dot(res.demand, rate[res.users])) / res.capacity for res in resources])
+        self.load = np.array([float((res.demand * rate[res.users]).sum()) / res.capacity for res in resources])
         held = bottleneck >= 0
         new_limit = np.where(held, np.asarray(kinds)[np.maximum(bottleneck, 0)], NO_LIMIT).astype(np.int8)
         in_steps = int((self.mode[idx] == RUN).sum())
@@ -337,8 +406,8 @@ class _Run:
         can be on it at once (reached at the start, where a group's devices move in step)."""
         idx = np.flatnonzero(self.mode != GONE)
         r = self.rows
-        ups = r.cum["U"][-1] > 0 or (self.module_bytes > 0 and int(r.n_active_at.min()) < r.n_modules)
-        downs = r.cum["D"][-1] > 0 or self.setup_bytes > 0
+        ups = r.total("U") > 0 or (self.module_bytes > 0 and int(r.n_active_at.min()) < r.n_modules)
+        downs = r.total("D") > 0 or self.setup_bytes > 0
         out = {}
         for link in self._link_capacities():
             moves = ups if link.endswith(":up") else downs
@@ -397,30 +466,15 @@ class _Run:
         """Rows ``a..b-1`` of devices ``idx`` are done (row ``b`` starts at ``t_b``)."""
         r, c = self.rows, self.c
         batched = self.limit[idx] == GPU_LIMIT
-        d = {name: r.between(name, a, b) for name in
-             ("F", "U", "D", "C", "RT", "svc", "svc_batched", "svc_full", "window", "requests", "commits", "rounds",
-              "probes", "kills", "revives", "kr_up", "steady", "steady_bytes")}
+        diff = r.between_all(a, b)
+        d = {name: diff[:, j] for name, j in COLUMN.items()}
         gpu = np.where(batched, d["svc_batched"], d["svc"])
-        c["edge_flops"][idx] += d["F"]
-        c["up_sent_bytes"][idx] += d["U"]
-        c["up_received_bytes"][idx] += d["U"]
-        c["down_sent_bytes"][idx] += d["D"]
-        c["down_received_bytes"][idx] += d["D"]
-        c["round_trips"][idx] += d["RT"]
-        c["cloud_flops"][idx] += d["C"]
+        self.booked[idx] += diff[:, BOOKED_FROM]
         c["cloud_gpu_s"][idx] += gpu
         # on a saturated pool the time lost at the GPU is the queue, plus the rest of a full batch:
         # only the queue is waiting (the step engine's cloud_wait_s), the batch is GPU time
         c["cloud_wait_s"][idx] += np.where(batched, d["svc"] - d["svc_full"], d["window"])
         c["link_s"][idx] += d["RT"] * self.rtt[idx] + d["U"] / self.up[idx] + d["D"] / self.down[idx]
-        c["steps_done"][idx] += d["commits"]
-        c["kr_rounds"][idx] += d["rounds"]
-        c["kr_probes"][idx] += d["probes"]
-        c["kills"][idx] += d["kills"]
-        c["revives"][idx] += d["revives"]
-        c["kr_up_bytes"][idx] += d["kr_up"]
-        c["steady_steps"][idx] += d["steady"]
-        c["steady_bytes"][idx] += d["steady_bytes"]
         self.pool["busy_s"] += float(gpu.sum())
         self.pool["requests"] += float(d["requests"].sum())
         self.pool["batches"] += float(np.where(batched, d["requests"] / self.max_batch, d["requests"]).sum())
@@ -448,9 +502,10 @@ class _Run:
     def _since_parts(self, idx: np.ndarray, a: np.ndarray, b: np.ndarray, batched: np.ndarray) -> np.ndarray:
         r = self.rows
         b = np.minimum(b, r.rows)
-        a = np.minimum(a, b)
-        gpu = np.where(batched, r.between("svc_batched", a, b), r.between("svc", a, b))
-        return np.stack([r.between("F", a, b), r.between("U", a, b) + r.between("D", a, b), gpu])
+        d = r.between_all(np.minimum(a, b), b)
+        col = COLUMN
+        gpu = np.where(batched, d[:, col["svc_batched"]], d[:, col["svc"]])
+        return np.stack([d[:, col["F"]], d[:, col["U"]] + d[:, col["D"]], gpu])
 
     def _round_row(self, step: np.ndarray) -> np.ndarray:
         """Whether step ``step`` starts with a KR round."""
@@ -535,9 +590,8 @@ class _Run:
         c["aborted_steps"][idx] += 1
 
     def row_parts(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        r = self.rows
-        return {name: r.between(name, rows, rows + 1)
-                for name in ("F", "U", "C", "D", "RT", "svc", "svc_batched", "svc_full", "window")}
+        d = self.rows.between_all(rows, rows + 1)
+        return {name: d[:, COLUMN[name]] for name in ("F", "U", "C", "D", "RT", "svc", "svc_batched", "svc_full", "window")}
 
     def session_parts(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         zero = np.zeros(idx.size)

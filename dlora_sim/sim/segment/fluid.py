@@ -10,6 +10,10 @@ resource's level, keep raising the rest (progressive filling, as in Bertsekas & 
 devices: a FIFO GPU queue serves every waiting user once per turn, and a fairly shared link
 gives flows of the same size the same speed. A device no resource holds back keeps its own
 speed (rate = ``upper``), so an uncontended fleet runs exactly as alone.
+
+Sums of products are written ``(x * y).sum()``, not ``np.dot``: on vectors ``np.dot`` calls
+multi-threaded BLAS, whose threads spin-wait and run a thousand times slower on a machine whose
+cores are busy with other work.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def _level(upper: np.ndarray, demand: np.ndarray, room: float) -> float:
     """The rate ``L`` at which ``sum(demand * min(upper, L)) == room`` (inf if it never does)."""
     if room <= 0.0:
         return 0.0
-    if float(np.dot(demand, upper)) <= room:
+    if float((demand * upper).sum()) <= room:
         return np.inf
     order = np.argsort(upper, kind="stable")
     u, a = upper[order], demand[order]
@@ -68,7 +72,7 @@ def fair_rates(upper: np.ndarray, resources: list[Resource]) -> tuple[np.ndarray
             free = ~frozen[res.users]
             if not free.any():
                 continue
-            used = float(np.dot(res.demand[~free], rate[res.users[~free]]))
+            used = float((res.demand[~free] * rate[res.users[~free]]).sum())
             level = _level(upper[res.users[free]], res.demand[free], res.capacity - used)
             if level < best_level:
                 best, best_level = index, level

@@ -30,7 +30,7 @@ import numpy as np
 from dlora_sim import cost
 from dlora_sim.sim.work import Exchange, kr_round_work, step_work, sync_work
 
-__all__ = ["ROUND", "STEP", "SYNC", "FINAL", "JobRows", "job_rows"]
+__all__ = ["ROUND", "STEP", "SYNC", "FINAL", "COLUMNS", "COLUMN", "OWN_COLUMNS", "JobRows", "job_rows"]
 
 ROUND, STEP, SYNC, FINAL = 0, 1, 2, 3
 
@@ -39,14 +39,16 @@ ROUND, STEP, SYNC, FINAL = 0, 1, 2, 3
 class JobRows:
     """The exchanges of one job under one strategy, in order, as columns plus running sums.
 
-    ``cum[name][r]`` is the sum of column ``name`` over rows ``0..r-1`` (length ``rows + 1``).
+    ``cum[:, COLUMN[name]][r]`` is the sum of column ``name`` over rows ``0..r-1`` (``rows + 1``
+    entries). The sums are one 2-D array, row-major, so that what a device did between two rows
+    is one gather of a whole row per device (:meth:`between_all`) rather than one per column.
     """
 
     kind: np.ndarray  # ROUND / STEP / SYNC / FINAL
     step: np.ndarray  # the step a row belongs to (the final row: total_steps)
     first_row: np.ndarray  # first row of each step 0..total_steps (total_steps: the final row or the end)
     commit_row: np.ndarray  # the row whose end commits step s (its step row, or its sync row)
-    cum: dict[str, np.ndarray]
+    cum: np.ndarray  # (rows + 1, len(COLUMNS)) running sums
     total_steps: int
     checkpoint_interval: int
     n_active_at: np.ndarray  # modules active during step s (0..total_steps)
@@ -61,14 +63,28 @@ class JobRows:
         c = (next_step // self.checkpoint_interval) * self.checkpoint_interval
         return np.where(next_step >= self.total_steps, self.total_steps, c)
 
+    def total(self, name: str) -> float:
+        """Sum of column ``name`` over the whole job."""
+        return float(self.cum[-1, COLUMN[name]])
+
+    def column(self, name: str) -> np.ndarray:
+        """Column ``name`` row by row (``rows`` entries)."""
+        return np.diff(self.cum[:, COLUMN[name]])
+
     def between(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Sum of column ``name`` over rows ``a..b-1`` (element-wise)."""
-        column = self.cum[name]
+        column = self.cum[:, COLUMN[name]]
         return column[b] - column[a]
 
+    def between_all(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Sums of every column over rows ``a..b-1``: shape ``(len(a), len(COLUMNS))``."""
+        return self.cum[b] - self.cum[a]
 
-_COLUMNS = ("F", "U", "C", "svc", "svc_batched", "svc_full", "window", "D", "RT", "requests",
-            "commits", "rounds", "probes", "kills", "revives", "kr_up", "steady", "steady_bytes")
+
+COLUMNS = ("F", "RT", "U", "D", "svc", "window", "C", "svc_batched", "svc_full", "requests",
+           "commits", "rounds", "probes", "kills", "revives", "kr_up", "steady", "steady_bytes")
+COLUMN = {name: j for j, name in enumerate(COLUMNS)}
+OWN_COLUMNS = 6  # F, RT, U, D, svc, window: the first columns, what a row's own time is made of
 
 
 def job_rows(job: Any, strategy: str, scenario: Any) -> JobRows:
@@ -108,7 +124,7 @@ def job_rows(job: Any, strategy: str, scenario: Any) -> JobRows:
         records.append((FINAL, total, Exchange(0.0, 0.0, 0.0, 0.0, final_bytes, 1), None))
 
     n = len(records)
-    col = {name: np.zeros(n) for name in _COLUMNS}
+    col = {name: np.zeros(n) for name in COLUMNS}
     kind = np.zeros(n, dtype=np.int64)
     step = np.zeros(n, dtype=np.int64)
     for i, (k, s, e, extra) in enumerate(records):
@@ -134,7 +150,8 @@ def job_rows(job: Any, strategy: str, scenario: Any) -> JobRows:
             first = last - 1 if kind[last] == SYNC else last
             col["steady"][last] = 1.0
             col["steady_bytes"][last] = col["U"][first:last + 1].sum() + col["D"][first:last + 1].sum()
-    cum = {name: np.concatenate(([0.0], np.cumsum(values))) for name, values in col.items()}
+    table = np.stack([col[name] for name in COLUMNS], axis=1)
+    cum = np.concatenate((np.zeros((1, len(COLUMNS))), np.cumsum(table, axis=0)))
     return JobRows(kind=kind, step=step, first_row=first_row, commit_row=commit_row, cum=cum,
                    total_steps=total, checkpoint_interval=int(scenario.scheduler.checkpoint_interval_steps),
                    n_active_at=n_active_at, n_modules=n_modules)
