@@ -127,3 +127,19 @@ def test_run_dashboard_says_how_many_finished(cut_off, tmp_path):
     page = build_run_dashboard(load_run(folder), tmp_path / "d.html").read_text(encoding="utf-8")
     assert "Devices finished within the 10.0 min horizon" in page
     assert "2 unfinished" in page  # the CDF's legend
+
+
+def test_a_damaged_finished_count_is_one_error_naming_file_and_field(cut_off, tmp_path):
+    import json
+    import shutil
+
+    from dlora_sim.errors import InputError
+
+    _, folder = cut_off
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["strategies"]["dlora-kr"]["horizon_s"] = "a week"
+    (copy / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(InputError) as error:
+        load_run(copy)
+    assert "summary.json" in str(error.value) and "horizon_s" in str(error.value)

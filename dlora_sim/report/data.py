@@ -108,6 +108,9 @@ class ScenarioRecord(_Record):
 class _StrategyBlock(_Record):
     work_lost: dict[str, float | None] | None = None
     cloud_sees: list[str] | None = None
+    finished_devices: int | None = None
+    feasible_devices: int | None = None
+    horizon_s: float | None = None
 
 
 class SummaryRecord(_Record):
