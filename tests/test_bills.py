@@ -96,3 +96,22 @@ def test_a_negative_data_price_is_one_error_naming_the_field():
         _scenario_with_link({"name": "lte", "data_usd_per_gb": -1})
     message = str(error.value)
     assert "s.toml" in message and "fleet.groups.0.link.data_usd_per_gb" in message and "\n" not in message
+
+
+def test_cost_prints_the_users_data_bill(capsys):
+    """`dlora-sim cost --json` prices each level's traffic at the link's $/GB; Wi-Fi costs nothing."""
+    import json
+
+    from dlora_sim.cli import main
+
+    def run(link: str) -> dict:
+        try:
+            main(["cost", "--model", "minilm-l6", "--budget", "3", "--link", link, "--json"])
+        except SystemExit as done:
+            assert done.code in (0, None)
+        return json.loads(capsys.readouterr().out)["strategies"]["dlora-kr"]
+
+    lte, wifi = run("lte"), run("wifi")
+    for level in ("step", "epoch", "job"):
+        assert lte[level]["data_usd"] == pytest.approx(lte[level]["bytes_total"] * CELLULAR_USD_PER_BYTE)
+        assert wifi[level]["data_usd"] == 0.0
