@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dlora_sim.cli.app import app
@@ -24,14 +25,13 @@ from dlora_sim.cost import (
     LINKS,
     MODELS,
     STRATEGIES,
+    CloudGPU,
     CostModel,
     JobSpec,
     PeftSpec,
     cloud_session_bytes,
     cloud_weight_bytes,
-    get_device,
     get_gpu,
-    get_link,
     get_model,
     get_strategy,
     sessions_per_gpu,
@@ -87,8 +87,32 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%" if abs(x) < 10 else f"{100 * x:.3g}%"
 
 
+_DEVICE_HELP = (f"Edge device: {', '.join(DEVICES)}, or an inline TOML table as in a scenario, e.g. "
+                "'{ flops_per_s = 2e12, memory_bytes = 8e9, joules_per_flop = 1e-11 }'.")
+_LINK_HELP = (f"Access link: {', '.join(LINKS)}, or an inline TOML table as in a scenario, e.g. "
+              "'{ up_bps = 2e7, down_bps = 1e8, rtt_s = 0.04 }' or '{ name = \"lte\", data_usd_per_gb = 2.5 }' "
+              "(a table naming a catalogue link changes only the fields it gives).")
+
+#: options that describe the job or its hardware: a SCENARIO states them instead
+_SCENARIO_STATES = ("model", "peft", "rank", "adapter_size", "targets", "budget", "device", "link", "gpu", "batch",
+                    "seq_len", "steps", "samples_per_epoch", "killed_policy", "head", "exchange", "share_inputs",
+                    "kr_interval", "kr_warmup_rounds", "kr_churn", "profile", "probe_batch", "loss_tokens",
+                    "dtype_bytes", "upload_noise", "upload_rotation")
+
+
 @app.command()
 def cost(
+    ctx: typer.Context,
+    scenario: Annotated[Path | None, typer.Argument(
+        metavar="[SCENARIO]", show_default=False,
+        help="A scenario TOML file: price its job on one fleet group's device and link (--group) and its "
+             "cloud GPU, as `run` simulates them; the job and hardware options below then come from the "
+             "file (change them with --set).")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="FIELD=VALUE",
+        help="With SCENARIO: override a scenario field, as `run --set` does (e.g. --set job.budget=8). Repeatable.")] = None,
+    group: Annotated[str | None, typer.Option(
+        help="With SCENARIO: the fleet group whose device and link are priced (default: the first).")] = None,
     model: Annotated[str, typer.Option(help=f"Model shape: {', '.join(MODELS)}.")] = "llama-7b",
     peft: Annotated[str, typer.Option(help="PEFT method: lora, adapter or ia3.")] = "lora",
     rank: Annotated[int, typer.Option(help="LoRA rank r.")] = 8,
@@ -97,8 +121,8 @@ def cost(
         help="Comma-separated generic targets: q,k,v,o,gate,up,down (lora/ia3) or attn,ffn (adapter). "
              "Default: lora q,k,v,o; adapter attn,ffn; ia3 k,v,down.")] = None,
     budget: Annotated[int, typer.Option(help="KR budget B: PEFT modules active after warm-up.")] = 16,
-    device: Annotated[str, typer.Option(help=f"Edge device: {', '.join(DEVICES)}.")] = "phone-mid",
-    link: Annotated[str, typer.Option(help=f"Access link: {', '.join(LINKS)}.")] = "lte",
+    device: Annotated[str, typer.Option(help=_DEVICE_HELP)] = "phone-mid",
+    link: Annotated[str, typer.Option(help=_LINK_HELP)] = "lte",
     gpu: Annotated[str, typer.Option(help=f"Cloud GPU: {', '.join(GPUS)}.")] = "a100",
     batch: Annotated[int, typer.Option(help="Samples per step.")] = 4,
     seq_len: Annotated[int, typer.Option(help="Tokens per sample.")] = 256,
@@ -132,16 +156,41 @@ def cost(
         help="DLoRA: the device rotates its uploaded embeddings with a private rotation.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
-    """Price a DLoRA fine-tuning job under every strategy and compare against DLoRA all-modules."""
-    get_model(model), get_device(device), get_link(link), get_gpu(gpu)  # name checks first
-    spec = PeftSpec(method=peft, rank=rank, targets=_targets(targets), adapter_size=adapter_size)
-    job = JobSpec(model=model, peft=spec, batch=batch, seq_len=seq_len, steps=steps, budget=budget,
-                  dtype_bytes=dtype_bytes, killed_policy=killed_policy, head_placement=head,
-                  exchange=exchange, share_inputs=share_inputs, kr_interval_steps=kr_interval, kr_warmup_rounds=kr_warmup_rounds,
-                  kr_churn=_churn(kr_churn, profile), probe_batch=probe_batch, loss_tokens_per_sample=loss_tokens,
-                  samples_per_epoch=samples_per_epoch, upload_noise=upload_noise, upload_rotation=upload_rotation)
-    table = CostModel(job, device=device, link=link, gpu=gpu).evaluate()
-    report = _report(job, table, device, link, gpu)
+    """Price a DLoRA fine-tuning job under every strategy and compare against DLoRA all-modules.
+
+    The job comes from the options, or from a SCENARIO file (its job, one fleet group's device and
+    link, its cloud GPU), as `run` reads it.
+    """
+    from dlora_sim.scenario.pricing import inline_hardware, scenario_inputs
+
+    if scenario is not None:
+        typed = [f"--{name.replace('_', '-')}" for name in _SCENARIO_STATES
+                 if (source := ctx.get_parameter_source(name)) is not None and source.name == "COMMANDLINE"]
+        if typed:
+            raise InputError(f"{scenario}: the scenario states the job and its hardware; instead of "
+                             f"{', '.join(typed)} use --set FIELD=VALUE (e.g. --set job.budget=8)")
+        from dlora_sim.scenario import load_scenario, parse_override
+
+        loaded = load_scenario(scenario, dict(parse_override(item) for item in set_ or []))
+        job, edge, access, cloud, group = scenario_inputs(loaded, group)
+        place = f"{scenario} (group {group})"
+    else:
+        if set_ or group is not None:
+            raise InputError("--set and --group need a SCENARIO file (dlora-sim cost SCENARIO --set ...)")
+        get_model(model), get_gpu(gpu)  # name checks first
+        edge, access = inline_hardware(device, link)
+        cloud = get_gpu(gpu)
+        spec = PeftSpec(method=peft, rank=rank, targets=_targets(targets), adapter_size=adapter_size)
+        job = JobSpec(model=model, peft=spec, batch=batch, seq_len=seq_len, steps=steps, budget=budget,
+                      dtype_bytes=dtype_bytes, killed_policy=killed_policy, head_placement=head,
+                      exchange=exchange, share_inputs=share_inputs, kr_interval_steps=kr_interval, kr_warmup_rounds=kr_warmup_rounds,
+                      kr_churn=_churn(kr_churn, profile), probe_batch=probe_batch, loss_tokens_per_sample=loss_tokens,
+                      samples_per_epoch=samples_per_epoch, upload_noise=upload_noise, upload_rotation=upload_rotation)
+        place = None
+    table = CostModel(job, device=edge, link=access, gpu=cloud).evaluate()
+    report = _report(job, table, edge.name, access.name, cloud)
+    if place is not None:
+        report["config"]["scenario"] = place
     if as_json:
         typer.echo(json.dumps(report, indent=2, sort_keys=True, allow_nan=False))
     else:
@@ -161,7 +210,7 @@ def _churn(kr_churn: float | None, profile: Path | None) -> float:
     return profile_churn([list(row) for row in recorded.traces.active], recorded.setup.budget)
 
 
-def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, Any]:
+def _report(job: JobSpec, table, device: str, link: str, gpu: CloudGPU) -> dict[str, Any]:
     strategies = {}
     for s in STRATEGIES:
         v, r = table.values[s], table.reductions[s]
@@ -173,7 +222,7 @@ def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, 
         entry["edge_weight_bytes"] = _num(v["edge_weight_bytes"])
         entry["cloud_session_bytes"] = cloud_session_bytes(job, s)
         entry["cloud_weight_bytes"] = cloud_weight_bytes(job, s)
-        entry["sessions_per_gpu"] = sessions_per_gpu(job, s, get_gpu(gpu)) if entry["cloud_session_bytes"] else None
+        entry["sessions_per_gpu"] = sessions_per_gpu(job, s, gpu) if entry["cloud_session_bytes"] else None
         entry["cloud_sees"] = list(get_strategy(s).cloud_sees(job))
         entry["fits_on_device"] = bool(v["fits_on_device"])
         entry[f"reduction_vs_{BASELINE}"] = {f"{lvl}_{m}": _num(r[f"{lvl}_{m}"])
@@ -191,7 +240,7 @@ def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, 
         "kr_churn": job.kr_churn, "probe_batch": job.probe_samples,
         "loss_tokens_per_sample": job.loss_tokens_per_sample, "dtype_bytes": job.dtype_bytes,
         "upload_noise": job.upload_noise, "upload_rotation": job.upload_rotation,
-        "device": device, "link": link, "gpu": gpu, "baseline": BASELINE,
+        "device": device, "link": link, "gpu": gpu.name, "baseline": BASELINE,
     }
     out["strategies"] = strategies
     return out
@@ -200,6 +249,8 @@ def _report(job: JobSpec, table, device: str, link: str, gpu: str) -> dict[str, 
 def _print_table(report: dict[str, Any]) -> None:
     console = Console()
     cfg = report["config"]
+    if "scenario" in cfg:
+        console.print(f"scenario {escape(cfg['scenario'])}")
     console.print(f"[bold]{cfg['model']}[/bold] · {cfg['peft']} ({cfg['modules']} modules) · B={cfg['budget']} · "
                   f"{cfg['device']} on {cfg['link']} · {cfg['gpu']} · {cfg['steps']} steps of "
                   f"{cfg['batch']}×{cfg['seq_len']} tokens · killed: {cfg['killed_policy']} · "
