@@ -156,6 +156,9 @@ class Setup(_Frozen):
     library_versions: dict[str, str] = Field(description="e.g. {'torch': '2.13.0', 'peft': '0.13.2'}")
     command: str | None = Field(default=None, description="the command line that produced the file")
     hardware: str | None = Field(default=None, description="where it ran, e.g. 'cpu: <model> (2 cores), 1 torch thread'")
+    upload_noise: float = Field(default=0.0, ge=0, description="Gaussian noise scale σ on the uploaded embedding "
+                                "output, in training and at evaluation (0 = none)")
+    train_embeddings: bool = Field(default=False, description="the device also trained its word-embedding table")
 
     @model_validator(mode="after")
     def _kr_agrees(self) -> Setup:
@@ -389,14 +392,16 @@ def mean_trainable_params(profile: Profile, head_params: int) -> float:
     """Head plus the parameters of the modules that trained, averaged over the steps.
 
     Every module trains until the first round (after step ``round_steps[0]``); after round r
-    the modules in ``active[r]`` train until the next round.
+    the modules in ``active[r]`` train until the next round. A device-trained word-embedding
+    table (``setup.train_embeddings``) trains at every step.
     """
     sizes = np.array([m.params for m in profile.modules], dtype=float)
     steps, tr = profile.setup.steps, profile.traces
     bounds = [0, *tr.round_steps, steps]
     rows = [list(range(profile.n_modules)), *tr.active]
     total = sum((end - start) * sizes[row].sum() for start, end, row in zip(bounds, bounds[1:], rows))
-    return head_params + float(total) / steps
+    table = profile.model.vocab * profile.model.d_model if profile.setup.train_embeddings else 0
+    return head_params + table + float(total) / steps
 
 
 def active_fraction_series(profile: Profile) -> np.ndarray:

@@ -55,6 +55,8 @@ def profile_command(
     test_limit: Annotated[int | None, typer.Option(help="Use only the first N test examples.")] = None,
     eval_every: Annotated[int, typer.Option(help="Dev accuracy every N steps (and at the end).")] = 125,
     eval_test: Annotated[bool, typer.Option(help="Also test accuracy at every evaluation (traces.test_eval: the accuracy-vs-steps curve).")] = False,
+    upload_noise: Annotated[float, typer.Option(help="Gaussian noise σ on the uploaded embedding output, in training and at test (privacy defence).")] = 0.0,
+    train_embeddings: Annotated[bool, typer.Option(help="The device also trains its word-embedding table (a private table).")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Fine-tune with Kill-and-Revive and write one schema-valid profile."""
@@ -83,7 +85,8 @@ def profile_command(
                                                        targets=lora_targets, adapter_size=adapter_size),
                          kr=kr, steps=steps, batch=batch, lr=lr, seed=seed, max_len=max_len,
                          train_limit=train_limit, dev_limit=dev_limit, test_limit=test_limit,
-                         eval_every=eval_every, eval_test=eval_test)
+                         eval_every=eval_every, eval_test=eval_test, upload_noise=upload_noise,
+                         train_embeddings=train_embeddings)
     command = "dlora-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn

@@ -24,6 +24,7 @@ from dlora_sim.profiling.freezing import (
 )
 from dlora_sim.profiling.models import PeftModule, PeftSpecLocal, build_model, load_tokenizer
 from dlora_sim.profiling.tasks import TaskSplit, batch_indices, encode, load_task
+from dlora_sim.profiling.upload import add_upload_noise, train_word_embeddings
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class TrainConfig:
         eval_every: dev accuracy every this many steps (and at the end).
         eval_test: also test accuracy at those steps (an accuracy-vs-steps curve on the test
             split, e.g. to see where training has plateaued); the final one is the test score.
+        upload_noise: Gaussian noise scale σ on the embedding output the device uploads, in
+            training and at evaluation (:mod:`~dlora_sim.profiling.upload`); 0 = none.
+        train_embeddings: the device also trains the word-embedding table (a private table).
     """
 
     task: str
@@ -58,6 +62,8 @@ class TrainConfig:
     test_limit: int | None = None
     eval_every: int = 100
     eval_test: bool = False
+    upload_noise: float = 0.0
+    train_embeddings: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "max_len", "eval_every"):
@@ -65,6 +71,8 @@ class TrainConfig:
                 raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if not self.lr > 0:
             raise InputError(f"--lr must be positive, got {self.lr}")
+        if not (0 <= self.upload_noise < float("inf")):
+            raise InputError(f"--upload-noise must be a finite number >= 0, got {self.upload_noise}")
 
 
 @dataclass
@@ -96,6 +104,7 @@ class TrainResult:
     kr_probe_s: float = 0.0
     kr_probe_flops: int = 0
     kr_probe_batches: int = 0
+    net: torch.nn.Module | None = None  # the trained model, for audits of what the device holds
 
 
 def _loss_fn(net: torch.nn.Module, enc: dict) -> torch.Tensor:
@@ -152,13 +161,16 @@ def train(config: TrainConfig, on_step: Callable[[int, float], None] | None = No
     if config.kr.score == "update-norm-diff" and not is_lora:
         raise InputError(f"--score update-norm-diff needs --peft lora (it scores ΔW = B·A); "
                          f"{config.peft.method} has no low-rank update, use norm-diff or diff-norm")
+    add_upload_noise(net.encoder.embeddings, config.upload_noise, config.seed)
+    embedding_params = train_word_embeddings(net.encoder.embeddings) if config.train_embeddings else 0
     sizes = [m.n_params for m in modules]
     controller = KRController(len(modules), config.kr, module_params=sizes)
     trainable = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
     total = sum(p.numel() for p in trainable)
-    result = TrainResult(modules=modules, trainable_params=total, head_params=total - sum(sizes),
-                         update_norms=[] if is_lora else None)
+    result = TrainResult(modules=modules, trainable_params=total,
+                         head_params=total - sum(sizes) - embedding_params,
+                         update_norms=[] if is_lora else None, net=net)
     if config.eval_test:
         result.test_eval = []
     active_params = 0  # sum over steps of the parameters of the modules that trained in the step
@@ -201,7 +213,7 @@ def train(config: TrainConfig, on_step: Callable[[int, float], None] | None = No
         predictions = predict(net, tokenizer, test_data, config.max_len)
     result.test_predictions = [int(x) for x in predictions]
     result.test_accuracy = float((predictions == test_data.labels).mean()) if len(test_data) else 0.0
-    result.mean_trainable_params = result.head_params + active_params / config.steps
+    result.mean_trainable_params = result.head_params + embedding_params + active_params / config.steps
     return result
 
 
