@@ -31,7 +31,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from dlora_sim.cost.hardware import DEVICES, GPUS, LINKS, CloudGPU, EdgeDevice, Link, data_usd, gpu_usd, radio_energy_j
+from dlora_sim.cost.hardware import DEVICES, GPUS, LINKS, CloudGPU, EdgeDevice, Link, data_usd
 from dlora_sim.cost.job import JobSpec
 from dlora_sim.cost.models import base_backward_flops_per_token, base_forward_flops_per_token
 from dlora_sim.cost.peft import module_table
@@ -275,13 +275,13 @@ class CostModel:
                 cache[f"_{level}_link_s"] = link_s
             if m == "link_s":
                 return link_s
-            t = radio_energy_j(up, down, link_s[0], hw["up_w_per_mbps"][None, :], hw["down_w_per_mbps"][None, :],
-                               hw["active_w"][None, :])
+            t = (hw["up_w_per_mbps"][None, :] * 8e-6 * up + hw["down_w_per_mbps"][None, :] * 8e-6 * down
+                 + hw["active_w"][None, :] * link_s[0])
         elif m == "data_usd":
             t = data_usd(up + down, hw["data_usd_per_gb"][None, :])
         else:
             gpu_s = per[f"{level}_cloud_flops"][:, None] / hw["gpu_flops"][None, :]
-            t = gpu_s if m == "cloud_gpu_s" else gpu_usd(gpu_s, hw["usd_per_hour"][None, :])
+            t = gpu_s if m == "cloud_gpu_s" else gpu_s / 3600.0 * hw["usd_per_hour"][None, :]
         cache[key] = (t, _FACTOR[m])
         return cache[key]
 
