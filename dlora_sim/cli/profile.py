@@ -7,8 +7,6 @@ works without the ``[profile]`` extra.
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +22,9 @@ _KR_DEFAULTS = {field.name: field.default for field in dataclasses.fields(KRConf
 
 @app.command("profile")
 def profile_command(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Profile JSON to write (atomically).")],
+    ctx: typer.Context,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Profile JSON to write (atomically); with --rerun, default <name>-rerun.json beside it.")] = None,
+    rerun: Annotated[Path | None, typer.Option("--rerun", help="Repeat the run that wrote this profile exactly: the options its set-up and command record (same seed); only -o, --threads and --progress may be given with it.")] = None,
     task: Annotated[str, typer.Option(help="Task: noun-supersense, verb-supersense or definition-mc.")] = "noun-supersense",
     model: Annotated[str, typer.Option(help="Base model (only minilm-l6 ships offline).")] = "minilm-l6",
     peft: Annotated[str, typer.Option(help="PEFT scheme: lora, adapter or ia3.")] = "lora",
@@ -59,7 +59,18 @@ def profile_command(
     train_embeddings: Annotated[bool, typer.Option(help="The device also trains its word-embedding table (a private table).")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Fine-tune with Kill-and-Revive and write one schema-valid profile."""
+    """Fine-tune with Kill-and-Revive and write one schema-valid profile.
+
+    The profile records the command with every option explicit (setup.command), so
+    `dlora-sim profile --rerun PROFILE` repeats it whatever the defaults are by then.
+    """
+    options = dict(locals())  # every option's value, before anything else is bound
+    if rerun is not None:
+        from dlora_sim.cli.profile_rerun import rerun_options
+
+        return profile_command(ctx, **rerun_options(rerun, options, ctx))
+    if output is None:
+        raise InputError("--output/-o is required (the profile JSON to write), or give --rerun PROFILE")
     if threads <= 0:
         raise InputError(f"--threads must be positive, got {threads}")
     try:
@@ -87,7 +98,9 @@ def profile_command(
                          train_limit=train_limit, dev_limit=dev_limit, test_limit=test_limit,
                          eval_every=eval_every, eval_test=eval_test, upload_noise=upload_noise,
                          train_embeddings=train_embeddings)
-    command = "dlora-sim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    from dlora_sim.cli.profile_rerun import command_line
+
+    command = command_line(options, ctx.command)
     if progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
