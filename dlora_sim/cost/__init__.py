@@ -17,6 +17,8 @@ from dlora_sim.cost.hardware import (
     EdgeDevice,
     Link,
     data_usd,
+    gpu_usd,
+    radio_energy_j,
     get_device,
     get_gpu,
     get_link,
@@ -66,7 +68,7 @@ __all__ = [
     "ModelShape", "ModuleTable", "PeftSpec", "StepCost", "Strategy",
     "allowed_targets", "base_backward_flops_per_token", "base_forward_flops_per_token", "check_strategy",
     "cloud_session_bytes", "cloud_weight_bytes", "data_usd", "edge_weight_bytes", "get_device", "get_gpu", "get_link",
-    "get_model", "get_strategy", "grid", "head_flops_per_loss_token", "job_totals", "kr_round_exchanges",
-    "kr_schedule", "module_table", "offloaded_module_bytes", "priced", "probe_exchanges", "recompute_cloud_flops",
+    "get_model", "get_strategy", "gpu_usd", "grid", "head_flops_per_loss_token", "job_totals", "kr_round_exchanges",
+    "kr_schedule", "module_table", "offloaded_module_bytes", "priced", "probe_exchanges", "radio_energy_j", "recompute_cloud_flops",
     "sessions_per_gpu", "setup_bytes_down", "step_cost", "step_exchanges", "sync_rounds",
 ]

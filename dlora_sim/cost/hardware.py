@@ -9,6 +9,7 @@ that throughput. Scenarios can override any entry inline.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from dlora_sim.errors import InputError
 
@@ -50,6 +51,23 @@ class Link:
     down_w_per_mbps: float = 0.0
     active_w: float = 0.0
     data_usd_per_gb: float = 0.0
+
+
+def radio_energy_j(bytes_up: Any, bytes_down: Any, link_s: Any, up_w_per_mbps: Any, down_w_per_mbps: Any,
+                   active_w: Any) -> Any:
+    """The radio's energy for a transfer (:class:`Link`'s linear model of Huang et al. 2012).
+
+    Joules per Mbit sent and received plus the active power over the time the link was in use
+    (transfers and round-trip waits). The one place this model is written: the cost model, the
+    simulator's device table and the planner's estimate call it, on numbers or numpy arrays.
+    """
+    return up_w_per_mbps * 8e-6 * bytes_up + down_w_per_mbps * 8e-6 * bytes_down + active_w * link_s
+
+
+def gpu_usd(gpu_s: Any, usd_per_hour: Any) -> Any:
+    """Dollars for ``gpu_s`` GPU-seconds at ``usd_per_hour``: GPU time used, or a rented pool's
+    GPUs × seconds. The one place a GPU is priced (cost model, simulator summary, planner)."""
+    return gpu_s / 3600.0 * usd_per_hour
 
 
 def data_usd(bytes_moved: float, usd_per_gb: float) -> float:

@@ -14,7 +14,7 @@ every round's own exchanges, the periodic exchanges, and the one-off downloads.
 
 from __future__ import annotations
 
-from dlora_sim.cost.hardware import CloudGPU, EdgeDevice, Link, data_usd
+from dlora_sim.cost.hardware import CloudGPU, EdgeDevice, Link, data_usd, gpu_usd, radio_energy_j
 from dlora_sim.cost.job import JobSpec
 from dlora_sim.cost.strategies import (
     DLORA_STRATEGIES,
@@ -86,8 +86,8 @@ def priced(totals: dict[str, float], device: EdgeDevice, link: Link, gpu: CloudG
               + totals["round_trips"] * link.rtt_s)
     gpu_s = totals["cloud_flops"] / gpu.flops_per_s
     energy = totals["edge_flops"] * device.joules_per_flop
-    radio = (link.up_w_per_mbps * 8e-6 * totals["bytes_up"] + link.down_w_per_mbps * 8e-6 * totals["bytes_down"]
-             + link.active_w * link_s)
+    radio = radio_energy_j(totals["bytes_up"], totals["bytes_down"], link_s, link.up_w_per_mbps,
+                           link.down_w_per_mbps, link.active_w)
     return {
         "edge_s": edge_s,
         "energy_j": energy,
@@ -95,7 +95,7 @@ def priced(totals: dict[str, float], device: EdgeDevice, link: Link, gpu: CloudG
         "device_energy_j": energy + radio,
         "link_s": link_s,
         "cloud_gpu_s": gpu_s,
-        "usd": gpu_s / 3600.0 * gpu.usd_per_hour,
+        "usd": gpu_usd(gpu_s, gpu.usd_per_hour),
         "time_s": edge_s + link_s + gpu_s,
         "data_usd": data_usd(totals["bytes_up"] + totals["bytes_down"], link.data_usd_per_gb),
     }

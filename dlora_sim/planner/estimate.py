@@ -348,8 +348,8 @@ def estimate(scenario: Any, space: Space, percentile: float = 100.0) -> Grid:
         "device_energy_j": results["energy_j"],
         "radio_energy_j": results["radio_j"],
         "bytes_per_device": results["bytes"],
-        "cloud_usd": n_gpu * makespan / 3600.0 * usd_h,
-        "gpu_busy_usd": fleet_busy / 3600.0 * usd_h,
+        "cloud_usd": cost.gpu_usd(n_gpu * makespan, usd_h),
+        "gpu_busy_usd": cost.gpu_usd(fleet_busy, usd_h),
         "gpu_utilisation": np.where(makespan > 0, fleet_busy / (n_gpu * np.maximum(makespan, 1e-9)), 0.0),
         "gpus": n_gpu,
         "slowest_online_s": results["slowest_work"],
@@ -436,7 +436,7 @@ def _fleet(groups: list[_Group], col: dict[str, np.ndarray], scenario: Any, gpu_
         work_total += g.n * online
         share = g.n / n_total
         compute_j = col["job_edge_flops"] * g.jpf
-        rad = (g.radio[0] * 8e-6 * bu + g.radio[1] * 8e-6 * bd + g.radio[2] * (link_s @ g.weights))
+        rad = cost.radio_energy_j(bu, bd, link_s @ g.weights, *g.radio)
         energy += share * rework * (compute_j + rad)
         radio_j += share * rework * rad
         nbytes += share * rework * (bu + bd)

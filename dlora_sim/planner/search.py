@@ -403,7 +403,7 @@ def _confirm(source: Any, base: Any, grid: Grid, i: int, space: Space, deadline_
         record["calibrated_time_s"] = float(calibrated) if math.isfinite(calibrated) else None
         if record["sim_provisioned_usd"] is not None and math.isfinite(calibrated):
             gpu = scenario.cloud.gpu_spec
-            record["sim_provisioned_usd"] = n_gpus * calibrated / 3600.0 * gpu.usd_per_hour
+            record["sim_provisioned_usd"] = cost.gpu_usd(n_gpus * calibrated, gpu.usd_per_hour)
     met = math.isfinite(sim_p) and sim_p <= deadline_s and math.isfinite(calibrated) and calibrated <= deadline_s
     if max_usd is not None and record["sim_provisioned_usd"] is not None:
         met = met and record["sim_provisioned_usd"] <= max_usd

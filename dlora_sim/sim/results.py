@@ -181,11 +181,9 @@ def _device_columns(outcome: StrategyOutcome, usd_per_gb: dict[str, float]) -> d
     """
     fleet = _fleet_columns(outcome.devices)
     c, ok = outcome.counters, outcome.feasible
-    usd_per_s = outcome.usd_per_gpu_hour / 3600.0
     compute_j = c["edge_flops"] * fleet["joules_per_flop"]
-    radio_j = (fleet["radio_up_w_per_mbps"] * 8e-6 * c["up_sent_bytes"]
-               + fleet["radio_down_w_per_mbps"] * 8e-6 * c["down_sent_bytes"]
-               + fleet["radio_active_w"] * c["link_s"])
+    radio_j = cost.radio_energy_j(c["up_sent_bytes"], c["down_sent_bytes"], c["link_s"], fleet["radio_up_w_per_mbps"],
+                                  fleet["radio_down_w_per_mbps"], fleet["radio_active_w"])
     cols: dict[str, np.ndarray] = {
         "device": fleet["device"], "group": fleet["group"], "flops_per_s": fleet["flops_per_s"],
         "rtt_s": fleet["rtt_s"], "feasible": ok,
@@ -193,7 +191,7 @@ def _device_columns(outcome: StrategyOutcome, usd_per_gb: dict[str, float]) -> d
     cols.update({name: c[name] for name in DEVICE_COUNTERS})
     cols["completion_s"] = outcome.completion_s
     cols.update(finished=np.isfinite(outcome.completion_s) & ok, energy_j=compute_j, radio_energy_j=radio_j,
-                device_energy_j=compute_j + radio_j, money_usd=c["cloud_gpu_s"] * usd_per_s,
+                device_energy_j=compute_j + radio_j, money_usd=cost.gpu_usd(c["cloud_gpu_s"], outcome.usd_per_gpu_hour),
                 bytes_up=c["up_sent_bytes"], bytes_down=c["down_sent_bytes"],
                 data_usd=cost.data_usd(c["up_sent_bytes"] + c["down_sent_bytes"],
                                        _data_prices(outcome.devices, usd_per_gb)))
@@ -259,7 +257,6 @@ def _summarise(outcome: StrategyOutcome, cols: dict[str, np.ndarray], horizon_s:
         return float(np.sum(cols[key][ok]))
 
     steady_steps = total("steady_steps")
-    usd_per_s = outcome.usd_per_gpu_hour / 3600.0
     finite = completion[np.isfinite(completion)]
     n_finished = int(finite.size)
     makespan = float(finite.max()) if n_finished else None
@@ -267,7 +264,8 @@ def _summarise(outcome: StrategyOutcome, cols: dict[str, np.ndarray], horizon_s:
     rented_s = (makespan or 0.0) if n_finished == completion.size else outcome.end_s
     percentiles = {key: _percentile(completion, q) for key, q in PERCENTILES.items()}
     provisioned_gpu_s = outcome.n_gpus * rented_s
-    bills = {"money_usd": outcome.pool_busy_s * usd_per_s, "provisioned_usd": provisioned_gpu_s * usd_per_s}
+    bills = {"money_usd": cost.gpu_usd(outcome.pool_busy_s, outcome.usd_per_gpu_hour),
+             "provisioned_usd": cost.gpu_usd(provisioned_gpu_s, outcome.usd_per_gpu_hour)}
     return {
         "devices": int(ok.shape[0]),
         "feasible_devices": int(ok.sum()),
