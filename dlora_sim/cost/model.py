@@ -31,7 +31,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from dlora_sim.cost.hardware import DEVICES, GPUS, LINKS, data_usd, gpu_usd, radio_energy_j
+from dlora_sim.cost.hardware import DEVICES, GPUS, LINKS, CloudGPU, EdgeDevice, Link, data_usd, gpu_usd, radio_energy_j
 from dlora_sim.cost.job import JobSpec
 from dlora_sim.cost.models import base_backward_flops_per_token, base_forward_flops_per_token
 from dlora_sim.cost.peft import module_table
@@ -123,15 +123,23 @@ class CostModel:
 
     Args:
         job: the template job (categorical choices and defaults for numeric fields).
-        device, link, gpu: default catalog names.
+        device, link, gpu: the defaults: catalog names, or hardware of one's own (an
+            ``EdgeDevice``, ``Link`` or ``CloudGPU``, e.g. a scenario's inline device), which joins
+            this model's catalog under its name (replacing a catalog entry of that name).
     """
 
-    def __init__(self, job: JobSpec, device: str = "phone-mid", link: str = "lte", gpu: str = "a100"):
+    def __init__(self, job: JobSpec, device: str | EdgeDevice = "phone-mid", link: str | Link = "lte",
+                 gpu: str | CloudGPU = "a100"):
         self.job = job
-        self.defaults = {"device": device, "link": link, "gpu": gpu}
-        for key, name in self.defaults.items():
-            if name not in NAME_FIELDS[key]:
-                raise InputError(f"unknown {key} {name!r}; allowed: {', '.join(NAME_FIELDS[key])}")
+        self.catalogs = {key: dict(catalog) for key, catalog in NAME_FIELDS.items()}
+        self.defaults = {}
+        for key, given in (("device", device), ("link", link), ("gpu", gpu)):
+            if not isinstance(given, str):
+                self.catalogs[key][given.name] = given
+                given = given.name
+            if given not in self.catalogs[key]:
+                raise InputError(f"unknown {key} {given!r}; allowed: {', '.join(self.catalogs[key])}")
+            self.defaults[key] = given
         self._size_cache: dict[int, dict[str, float]] = {}
         self._schedule_cache: dict[tuple, dict[str, int]] = {}
 
@@ -298,7 +306,7 @@ class CostModel:
         arrays["probe_batch"] = np.asarray(params["probe_batch"] if "probe_batch" in params else
                                            (arrays["batch"] if job.probe_batch is None else job.probe_batch))
         names = {key: np.asarray(params.get(key, self.defaults[key])) for key in NAME_FIELDS}
-        name_codes = {key: _name_codes(key, names[key], catalog) for key, catalog in NAME_FIELDS.items()}
+        name_codes = {key: _name_codes(key, names[key], catalog) for key, catalog in self.catalogs.items()}
         shape = np.broadcast_shapes(*(a.shape for a in (*arrays.values(), *names.values())))
         size = int(np.prod(shape, dtype=np.int64))
         # numeric fields: distinct values and codes; the combination of the varying ones
@@ -337,12 +345,12 @@ class CostModel:
                            ("gpu", ("flops_per_s", "usd_per_hour"))):
             for attr in attrs:
                 name = {"gpu": {"flops_per_s": "gpu_flops"}}.get(key, {}).get(attr, attr)
-                hw[name] = np.asarray([float(getattr(x, attr)) for x in NAME_FIELDS[key].values()],
+                hw[name] = np.asarray([float(getattr(x, attr)) for x in self.catalogs[key].values()],
                                       dtype=np.float64)
         return SimpleNamespace(shape=shape, size=size, ctx=ctx, combo=combo, hw=hw,
                                names={key: np.broadcast_to(name_codes[key], shape).reshape(-1)
                                       if size else np.zeros(0, np.int32) for key in NAME_FIELDS},
-                               widths={key: len(NAME_FIELDS[key]) for key in NAME_FIELDS})
+                               widths={key: len(self.catalogs[key]) for key in NAME_FIELDS})
 
     def _check(self, ctx: SimpleNamespace, arrays: dict | None = None, shape: tuple = ()) -> None:
         """Range checks over the distinct combinations (the same set of values as the points)."""
