@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Kill-and-Revive study (issue 11): enough seeds and controls to tell whether KR beats random.
 #
-#   scripts/kr_study.sh [phase ...]     # phases: main (default), mc, budget, peft, plateau, long;
+#   scripts/kr_study.sh [phase ...]     # phases: main (default), mc, budget, peft, plateau, long,
+#                                       # mc-long;
 #                                       # out: profiles/kr-study
 #
 # main:   noun-supersense, LoRA r=8 on q,k,v,o (24 modules), B=3, 150 steps, window 15, warm-up 1,
@@ -22,6 +23,9 @@
 #         where the 1500-step all-modules curve levels off), seeds 0..4. The four arms the question
 #         turns on (all, kr, random, static-random) run first for every seed, then kr-upd,
 #         static-topB, kill-only and head-only; file names carry the length.
+# mc-long: the same on definition-mc (lr 3e-4, batch 2 questions, KR_LONG_STEPS steps); the
+#         all-modules arm also records its test accuracy every KR_MC_CURVE_EVERY (default 250)
+#         steps, so the runs themselves show whether that length has plateaued.
 #
 # Every run tests on the full test split (1500 examples) and stores its per-example predictions,
 # so `dlora-sim profiles compare profiles/kr-study --baseline random` can pair arms example by
@@ -48,7 +52,9 @@ PLATEAU_STEPS=${KR_PLATEAU_STEPS:-600}
 PLATEAU=(--steps "$PLATEAU_STEPS" --batch 8 --dev-limit 500 --eval-every "${KR_PLATEAU_EVERY:-50}" --eval-test)
 ARMS=(all head-only kr kr-upd random static-random static-topB kill-only)
 LONG_STEPS=${KR_LONG_STEPS:-1000}
-LONG=(--steps "$LONG_STEPS" --batch 8 --dev-limit 200 --eval-every "$LONG_STEPS")
+LONG=(--steps "$LONG_STEPS" --batch 8 --dev-limit 200)
+MC_LONG=(--steps "$LONG_STEPS" --batch 2 --dev-limit 100 --lr 3e-4)
+MC_CURVE=(--eval-every "${KR_MC_CURVE_EVERY:-250}" --eval-test)
 
 commit() {  # commit <file>: only that file, whatever else is staged; wait out a busy index
     local file=$1 try
@@ -129,14 +135,16 @@ plateau() {  # the all-modules accuracy-vs-steps curve (600 steps, test accuracy
     done
 }
 
-long_grid() {  # the main comparison at plateau length, the deciding arms first
-    local arms seed arm
+long_grid() {  # long_grid <task> <options...>: the comparison at plateau length, deciding arms first
+    local task=$1 arms seed arm; shift
     for arms in "all kr random static-random" "kr-upd static-topB kill-only head-only"; do
         for seed in 0 1 2 3 4; do
             for arm in $arms; do
+                local curve=(--eval-every "$LONG_STEPS")
+                if [ "$task" = definition-mc ] && [ "$arm" = all ]; then curve=("${MC_CURVE[@]}"); fi
                 # shellcheck disable=SC2046
-                run "noun-supersense-lora-$arm-b$(arm_budget "$arm" 3)-${LONG_STEPS}steps-s$seed" \
-                    --task noun-supersense --seed "$seed" "${LORA[@]}" $(arm_options "$arm" 3) "${LONG[@]}"
+                run "$task-lora-$arm-b$(arm_budget "$arm" 3)-${LONG_STEPS}steps-s$seed" \
+                    --task "$task" --seed "$seed" "${LORA[@]}" $(arm_options "$arm" 3) "$@" "${curve[@]}"
             done
         done
     done
@@ -151,8 +159,9 @@ for phase in "${PHASES[@]}"; do
         budget) budget_curve ;;
         peft) peft_grid ;;
         plateau) plateau ;;
-        long) long_grid ;;
-        *) echo "unknown phase '$phase'; allowed: main, mc, budget, peft, plateau, long" >&2; exit 2 ;;
+        long) long_grid noun-supersense "${LONG[@]}" ;;
+        mc-long) long_grid definition-mc "${MC_LONG[@]}" ;;
+        *) echo "unknown phase '$phase'; allowed: main, mc, budget, peft, plateau, long, mc-long" >&2; exit 2 ;;
     esac
 done
 echo "$(date -u +%H:%M:%S) phases ${PHASES[*]} done"
