@@ -1,7 +1,9 @@
-"""Write the shipped *synthetic* device-capacity trace, scenarios/traces/synthetic-phones.csv.
+"""Write the shipped *synthetic* traces in scenarios/traces/ (device capacity and bandwidth).
 
-Synthetic, not measured: 200 phones drawn with a fixed seed from published summary figures,
-each an assumption stated here so a reader can replace it with a real trace.
+Synthetic, not measured: drawn with fixed seeds from published summary figures, each an
+assumption stated here so a reader can replace it with a real trace.
+
+synthetic-phones.csv (device capacity), 200 phones:
 
 - Mobile bandwidth: log-normal with medians of 30 Mbit/s down and 9 Mbit/s up and a log-space
   spread of 0.9 (Ookla Speedtest Global Index mobile medians, 2023, of the order of 30-40 and
@@ -12,7 +14,25 @@ each an assumption stated here so a reader can replace it with a real trace.
   0.7 around the time a device sustaining 0.5 TFLOP/s (the catalogue's phone-mid) takes for the
   cost model's FLOPs of that sample.
 
-    python scripts/make_synthetic_traces.py     # rewrites the file (deterministic)
+synthetic-lte-down.csv and synthetic-lte-up.csv (bandwidth over time), 8 traces of 10 minutes:
+
+- One sample a second, a common resolution of public throughput logs (the form Pensieve's
+  cooked FCC and HSDPA traces take).
+- Each trace's own median is drawn log-normally around the same Ookla mobile medians as above
+  (30 Mbit/s down, 9 up; log-space spread 0.5 between traces), so the fleet's mean rates vary.
+- Within a trace, log-rate is an AR(1) process, lag-1 correlation 0.9 and stationary log-space
+  spread 0.6: an assumption (throughput a second apart is strongly correlated), not fitted.
+- Outages: each second starts a 0 Mbit/s gap of 2-10 s with probability 0.005 (tunnels, lifts;
+  an assumption). Up and down trace k come from the same draws of gaps, so a gap cuts both.
+
+synthetic-backhaul.csv (bandwidth over time), one trace of 24 hours, a row a quarter hour: the
+capacity a cell's backhaul leaves to this fleet, 400 Mbit/s less what other traffic takes, which
+follows mobile traffic's daily cycle (lowest before dawn, highest in the evening, as operators'
+traffic reports show). The utilisation is linear between the anchors of ``BACKHAUL_LOAD``
+(0.1 at 04:00, 0.6 from noon to 17:00, 0.8 at 21:00): an assumed shape, not measured. A row's
+time is seconds after midnight.
+
+    python scripts/make_synthetic_traces.py     # rewrites the files (deterministic)
 """
 
 from __future__ import annotations
@@ -25,9 +45,14 @@ import numpy as np
 
 from dlora_sim.cost import JobSpec, PeftSpec, get_device, step_cost
 
-OUT = Path(__file__).resolve().parents[1] / "scenarios" / "traces" / "synthetic-phones.csv"
+TRACES = Path(__file__).resolve().parents[1] / "scenarios" / "traces"
+OUT = TRACES / "synthetic-phones.csv"
 SEED = 20231
 DEVICES = 200
+LTE_SEED, LTE_TRACES, LTE_SECONDS = 20232, 8, 600
+BACKHAUL_PEAK_MBIT_S = 400.0
+#: (hour, share of the backhaul other traffic takes), linear in between
+BACKHAUL_LOAD = ((0, 0.45), (4, 0.1), (8, 0.45), (12, 0.6), (17, 0.6), (21, 0.8), (24, 0.45))
 
 
 def synthetic_phones(n: int = DEVICES, seed: int = SEED) -> str:
@@ -48,6 +73,55 @@ def synthetic_phones(n: int = DEVICES, seed: int = SEED) -> str:
     return out.getvalue()
 
 
+def synthetic_lte(direction: str, n: int = LTE_TRACES, seconds: int = LTE_SECONDS, seed: int = LTE_SEED) -> str:
+    """8 one-second LTE throughput traces of one direction (docs/traces.md, bandwidth) as CSV."""
+    median = {"down": 30.0, "up": 9.0}[direction]
+    rng = np.random.default_rng(seed)  # the gaps: the same for both directions
+    gaps = np.zeros((n, seconds), dtype=bool)
+    for k in range(n):
+        t = 0
+        while t < seconds:
+            if rng.random() < 0.005:
+                length = int(rng.integers(2, 11))
+                gaps[k, t:t + length] = True
+                t += length
+            t += 1
+    rng = np.random.default_rng([seed, {"down": 0, "up": 1}[direction]])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["trace", "time_s", "mbit_s"])
+    rho, spread = 0.9, 0.6
+    for k in range(n):
+        level = np.log(median) + 0.5 * rng.standard_normal()
+        x = spread * rng.standard_normal()
+        for t in range(seconds):
+            x = rho * x + spread * np.sqrt(1 - rho**2) * rng.standard_normal()
+            mbit = 0.0 if gaps[k, t] else float(np.exp(level + x))
+            writer.writerow([f"lte-{k}", t, f"{mbit:.4g}"])
+    return out.getvalue()
+
+
+def synthetic_backhaul() -> str:
+    """A day of a cell backhaul's spare capacity, a row a quarter hour, as CSV (docs/traces.md)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["time_s", "mbit_s"])
+    hours, loads = zip(*BACKHAUL_LOAD)
+    for q in range(96):
+        utilisation = float(np.interp(q / 4, hours, loads))
+        writer.writerow([q * 900, f"{BACKHAUL_PEAK_MBIT_S * (1 - utilisation):.4g}"])
+    return out.getvalue()
+
+
+FILES = {
+    "synthetic-phones.csv": synthetic_phones,
+    "synthetic-lte-down.csv": lambda: synthetic_lte("down"),
+    "synthetic-lte-up.csv": lambda: synthetic_lte("up"),
+    "synthetic-backhaul.csv": synthetic_backhaul,
+}
+
+
 if __name__ == "__main__":
-    OUT.write_text(synthetic_phones(), encoding="utf-8")
-    print(f"wrote {OUT}")
+    for name, make in FILES.items():
+        (TRACES / name).write_text(make(), encoding="utf-8")
+        print(f"wrote {TRACES / name}")

@@ -7,7 +7,8 @@ still over arrays, what the simulator would add:
 
 - **shared links** (the built-in access → region tree): each direction's capacity is split
   max-min fairly (water-filling) among the groups' online devices, weighted by the share of
-  their time they spend sending that way (a fixed point of three rounds);
+  their time they spend sending that way (a fixed point of three rounds); a link that follows a
+  bandwidth trace, and a group's traced own links, count at the traces' time-average rates;
 - **availability**: a Markov on/off device loses the work since its last checkpoint at every
   outage (as the simulator rolls back), so a job of ``S`` checkpoint segments of online length
   ``c`` meets ``F ~ NegBin(S, e^{-c/m_on})`` outages, each wasting ``E[X | X < c]`` of online
@@ -197,6 +198,11 @@ def _groups(scenario: Any, percentile: float) -> list[_Group]:
             memory = np.array([float(g.device.memory_bytes)])
             up, down = np.array([g.link.up_bps], dtype=float), np.array([g.link.down_bps], dtype=float)
             weights = np.ones(1)
+        traced = getattr(g, "bandwidth_trace", None)
+        if traced is not None:  # a traced direction at its traces' time-average rate
+            up_mean, down_mean = traced.mean_bps("up"), traced.mean_bps("down")
+            up = np.full(len(up), up_mean) if up_mean is not None else up
+            down = np.full(len(down), down_mean) if down_mean is not None else down
         frac, m_on, m_off, start_online = _availability(g.availability, scenario.run.horizon_s)
         out.append(_Group(
             name=g.name, n=int(g.count), flops=flops, memory=memory, up_bps=up * goodput, down_bps=down * goodput,
@@ -204,6 +210,16 @@ def _groups(scenario: Any, percentile: float) -> list[_Group]:
             jpf=float(g.device.joules_per_flop), radio=_radio(g.link), access=g.access_node, region=g.region,
             online_fraction=frac, m_on=m_on, m_off=m_off, start_online=start_online))
     return out
+
+
+def _shared_capacity_bps(net: Any, key: str, name: str, direction: str) -> float:
+    """A built-in shared link's capacity one way: a traced link's time-average, else the tier's."""
+    for trace in getattr(net, "link_traces", ()):
+        if trace.selector == key and getattr(trace, key) == name:
+            mean = trace.mean_bps(direction)
+            if mean is not None:
+                return mean
+    return net.access_capacity_bps if key == "access" else net.region_capacity_bps
 
 
 def _waterfill(rates: np.ndarray, weights: np.ndarray, capacity: float) -> np.ndarray:
@@ -392,10 +408,12 @@ def _fleet(groups: list[_Group], col: dict[str, np.ndarray], scenario: Any, gpu_
             share_down.append(np.where(total > 0, t_down / total, 0.0) * g.n * g.online_fraction)
             r_up.append(np.full(n_pts, float(np.dot(g.weights, g.up_bps))))
             r_down.append(np.full(n_pts, float(np.dot(g.weights, g.down_bps))))
-        for key, cap in (("access", net.access_capacity_bps), ("region", net.region_capacity_bps)):
+        for key in ("access", "region"):
             for name in dict.fromkeys(getattr(g, key) for g in groups):
                 members = [i for i, g in enumerate(groups) if getattr(g, key) == name]
-                for rates, shares, levels in ((r_up, share_up, level_up), (r_down, share_down, level_down)):
+                for direction, rates, shares, levels in (("up", r_up, share_up, level_up),
+                                                         ("down", r_down, share_down, level_down)):
+                    cap = _shared_capacity_bps(net, key, name, direction)
                     r = np.stack([np.minimum(rates[i], levels[i] if key == "region" else np.inf) for i in members], 1)
                     w = np.stack([shares[i] for i in members], 1)
                     lvl = _waterfill(r, w, cap)

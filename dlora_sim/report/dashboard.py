@@ -123,6 +123,7 @@ def _run_facts(run: RunData) -> list[tuple[str, str]]:
                 f"modules, budget B = {dig(sc, 'job.budget')}, {dig(sc, 'job.total_steps')} steps, "
                 f"batch {dig(sc, 'job.batch')} × {dig(sc, 'job.seq_len')} tokens"),
         ("fleet", ", ".join(f"{g.get('count')} × {dig(g, 'device.name')} on {dig(g, 'link.name')}"
+                            + (" (bandwidth over time from a trace)" if g.get("bandwidth_trace") else "")
                             for g in groups)),
         ("cloud", f"{dig(sc, 'cloud.count')} × {dig(sc, 'cloud.gpu')}"),
         ("run", f"seed {dig(sc, 'run.seed')}, {dig(sc, 'run.granularity')} granularity, paired "

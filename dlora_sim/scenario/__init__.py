@@ -12,8 +12,9 @@ Public API (additive changes only; consumers: the engine, sweeps, the ``run`` co
 - Models: ``Scenario`` with ``job: JobConfig`` (``.total_steps``, ``.module_count``,
   ``.load_profile()``, ``.to_job_spec()``), ``fleet: FleetConfig`` (``groups`` of
   ``FleetGroup`` with ``device: DeviceSpec``, ``link: LinkSpec``, ``availability`` one of
-  ``AlwaysOn | MarkovOnOff | TraceOnOff`` (``.intervals_for(i)``), ``.access_node``),
-  ``network: NetworkConfig`` (``.kind``), ``cloud: CloudConfig`` (``.gpu_spec``),
+  ``AlwaysOn | MarkovOnOff | TraceOnOff`` (``.intervals_for(i)``), ``.access_node``,
+  ``bandwidth_trace: BandwidthTraceSpec | None``), ``network: NetworkConfig`` (``.kind``,
+  ``link_traces`` of ``LinkTrace``), ``cloud: CloudConfig`` (``.gpu_spec``),
   ``scheduler: SchedulerConfig``, ``run: RunConfig``.
 
 Every error is ``InputError("<file>: <field.path>: <problem>")`` on one line. Relative paths
@@ -33,12 +34,14 @@ from dlora_sim.scenario.load import (
 from dlora_sim.scenario.models import (
     AlwaysOn,
     Availability,
+    BandwidthTraceSpec,
     CloudConfig,
     DeviceSpec,
     FleetConfig,
     FleetGroup,
     JobConfig,
     LinkSpec,
+    LinkTrace,
     MarkovOnOff,
     NetworkConfig,
     RunConfig,
@@ -50,12 +53,14 @@ from dlora_sim.scenario.models import (
 __all__ = [
     "AlwaysOn",
     "Availability",
+    "BandwidthTraceSpec",
     "CloudConfig",
     "DeviceSpec",
     "FleetConfig",
     "FleetGroup",
     "JobConfig",
     "LinkSpec",
+    "LinkTrace",
     "MarkovOnOff",
     "NetworkConfig",
     "RunConfig",

@@ -22,6 +22,7 @@ from dlora_sim.scenario._base import (
     _Section,
 )
 from dlora_sim.scenario._files import FieldError
+from dlora_sim.scenario.bandwidth import BandwidthTraceSpec
 from dlora_sim.traces.capacity import DeviceCapacity, load_capacity
 
 
@@ -101,6 +102,8 @@ class FleetGroup(_Section):
     ``capacity_trace``: a device-capacity trace (docs/traces.md); each device of the group is a
     trace device drawn with the run seed, whose FLOP/s, memory and bandwidths replace the
     catalog device's and link's (the link keeps its RTT, jitter and loss; no compute spread).
+    ``bandwidth_trace``: the devices' own links follow bandwidth traces over time, per direction
+    (docs/traces.md); a traced direction's rate replaces the link's (and a capacity trace's).
     """
 
     name: str
@@ -112,6 +115,7 @@ class FleetGroup(_Section):
     access: str | None = None
     availability: Availability = AlwaysOn()
     capacity_trace: Annotated[Path | None, Lax] = None
+    bandwidth_trace: BandwidthTraceSpec | None = None
 
     @field_validator("device", mode="before")
     @classmethod

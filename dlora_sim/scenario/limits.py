@@ -22,6 +22,14 @@ Each granularity has its own small estimator (:data:`ESTIMATORS`), because what 
   are drawn in blocks as the devices reach them, so not held for the horizon); events are the
   state changes — each device's outages within the horizon, its KR rounds and checkpoints.
 
+Links that follow a bandwidth trace (``bandwidth_trace``, ``network.link_traces``) add their
+change points, which the engine applies while flows cross the link: a device link's changes per
+second of its trace times the seconds it transfers (the job's bytes each way, from the cost
+model, at the trace's mean rate, at most the horizon; a clipped trace at most its own change
+points), a shared link's times the seconds any of its devices transfers (their sum, at most the
+horizon), each change about :data:`EVENTS_PER_RATE_CHANGE` events (a shared link's more, for the
+classes it re-times); and each trace row held in memory.
+
 A scenario whose memory exceeds :func:`memory_limit_bytes` (half this machine's RAM, or of its
 cgroup's limit if lower), or whose events exceed :data:`EVENT_LIMIT` (one day at an assumed rate
 several times what the engine reaches), is refused with one line: the field that drives the
@@ -78,6 +86,10 @@ EVENTS_PER_OUTAGE = 4  # the interruption, the offline wait, the resumed session
 BYTES_PER_DEVICE_SEGMENT = 4_000  # one strategy's run at a time: columns, outage blocks, work arrays
 BYTES_PER_DEVICE_RESULT_SEGMENT = 300  # each strategy's results row, kept to the end
 SEGMENT_EVENTS_PER_OUTAGE = 2  # going offline, coming back
+# traced links (step and module granularity)
+EVENTS_PER_RATE_CHANGE = 2  # the timer and the flow's move to its new rate's class
+EVENTS_PER_RETIMED_CLASS = 0.25  # a shared link's change re-times each class on it (a heap push)
+BYTES_PER_TRACE_ROW = 100  # times and rates as arrays, merged, and as the schedule's lists
 
 
 @dataclass(frozen=True)
@@ -243,12 +255,138 @@ def _per_step(scenario: Scenario, per_step: float, memory_per_event: float, even
              f"strategies at about {per_step:,.0f} records per step ({granularity} granularity)"),
         *_outage_parts(scenario, BYTES_PER_OUTAGE, 1),  # drawn once, shared by the strategies
     ]
+    trace_memory, trace_events = _trace_parts(scenario)
+    memory += trace_memory
     events = [
         Part(size.device_steps() * events_per_step, size.device_steps_field(),
              f"{size.device_steps_detail()} at about {events_per_step:,.0f} events each"),
         *_outage_parts(scenario, EVENTS_PER_OUTAGE, size.strategies),
+        *trace_events,
     ]
     return Estimate(tuple(memory), tuple(events), EVENTS_PER_S)
+
+
+def _busy_s(scenario: Scenario, bytes_per_s: float) -> dict[str, float]:
+    """Per direction, the seconds one device transfers over all strategies at ``bytes_per_s``
+    (each strategy's job bytes from the cost model, each at most the horizon)."""
+    from dlora_sim import cost
+
+    horizon_s = scenario.run.horizon_s
+    spec = scenario.job.to_job_spec()
+    out = {"up": 0.0, "down": 0.0}
+    for strategy in scenario.run.strategies:
+        totals = cost.job_totals(spec, strategy)
+        for direction in out:
+            moved = float(totals[f"bytes_{direction}"])
+            out[direction] += min(horizon_s, moved / bytes_per_s) if bytes_per_s > 0 else horizon_s
+    return out
+
+
+def _changes_per_s(traces: tuple) -> float:
+    """Mean change points per second over a file's traces (a constant trace: none)."""
+    rates = [t.changes_per_period / t.duration_s for t in traces if t.duration_s > 0 and t.changes_per_period]
+    return sum(rates) / len(traces) if rates else 0.0
+
+
+def _trace_parts(scenario: Scenario) -> tuple[list[Part], list[Part]]:
+    """Memory of the trace rows, and events of the change points of every traced link."""
+    memory: list[Part] = []
+    events: list[Part] = []
+    rows: dict[str, tuple[int, str]] = {}
+    groups = scenario.fleet.groups
+    busy_by_group: dict[int, dict[str, float]] = {}
+    if not scenario.network.link_traces and all(g.bandwidth_trace is None for g in groups):
+        return memory, events
+    shares = _fair_shares_bps(scenario)
+    for index, group in enumerate(groups):
+        spec = group.bandwidth_trace
+        goodput = 1.0 - group.link.loss_rate
+        constant = {"up": group.link.up_bps, "down": group.link.down_bps}
+        busy = {}
+        for direction in ("up", "down"):
+            mean_bps = spec.mean_bps(direction) if spec is not None else None
+            rate = min((mean_bps if mean_bps is not None else constant[direction]) * goodput,
+                       shares.get((group.name, direction), float("inf"))) / 8.0
+            busy[direction] = _busy_s(scenario, rate)[direction]
+        busy_by_group[index] = busy
+        if spec is None:
+            continue
+        for direction in ("up", "down"):
+            traces = spec.traces(direction)
+            if not traces:
+                continue
+            field = f"fleet.groups.{index}.bandwidth_trace.{direction}"
+            rows.setdefault(str(getattr(spec, direction)), (sum(len(t.times_s) for t in traces), field))
+            per_s = _changes_per_s(traces)
+            per_device = busy[direction] * per_s
+            if spec.mode == "clipped":
+                per_device = min(per_device, len(scenario.run.strategies) * max(t.changes_per_period for t in traces))
+            if per_device:
+                events.append(Part(group.count * per_device * EVENTS_PER_RATE_CHANGE, field,
+                                   f"{group.count:,} devices × about {per_device:.2e} {direction} trace changes each "
+                                   f"({busy[direction]:.2e} s transferring over the strategies × {per_s:.3g} changes/s, "
+                                   f"{getattr(spec, direction).name} {spec.mode})"))
+    for index, trace in enumerate(scenario.network.link_traces):
+        crossing = [i for i, g in enumerate(groups) if _crosses(scenario, trace, g)]
+        classes = sum(groups[i].count if groups[i].bandwidth_trace is not None else 1 for i in crossing)
+        for direction in ("up", "down"):
+            traces = trace.traces(direction)
+            if not traces:
+                continue
+            field = f"network.link_traces.{index}.{direction}"
+            rows.setdefault(str(getattr(trace, direction)), (sum(len(t.times_s) for t in traces), field))
+            busy_s = min(scenario.run.horizon_s * len(scenario.run.strategies),
+                         sum(groups[i].count * busy_by_group[i][direction] for i in crossing))
+            per_s = _changes_per_s(traces)
+            changes = busy_s * per_s
+            if trace.mode == "clipped":
+                changes = min(changes, len(scenario.run.strategies) * max(t.changes_per_period for t in traces))
+            if changes:
+                per_change = EVENTS_PER_RATE_CHANGE + EVENTS_PER_RETIMED_CLASS * classes
+                events.append(Part(changes * per_change, field,
+                                   f"about {changes:.2e} {direction} changes of a shared link ({busy_s:.2e} s busy "
+                                   f"over the strategies × {per_s:.3g} changes/s, {getattr(trace, direction).name} "
+                                   f"{trace.mode}) × about {per_change:,.0f} events each"))
+    for path, (n_rows, field) in rows.items():
+        memory.append(Part(float(n_rows) * BYTES_PER_TRACE_ROW, field, f"{n_rows:,} rows of bandwidth trace {path}"))
+    return memory, events
+
+
+def _fair_shares_bps(scenario: Scenario) -> dict[tuple[str, str], float]:
+    """Built-in tree: each group's share (bit/s) of its access and region links per direction, if
+    every device of theirs transferred at once (a traced link at its mean); GraphML: none."""
+    net = scenario.network
+    if net.graphml is not None:
+        return {}
+    groups = scenario.fleet.groups
+    per_access: dict[str, int] = {}
+    per_region: dict[str, int] = {}
+    for group in groups:
+        per_access[group.access_node] = per_access.get(group.access_node, 0) + group.count
+        per_region[group.region] = per_region.get(group.region, 0) + group.count
+    traced = {(t.selector, t.access if t.selector == "access" else t.region): t for t in net.link_traces}
+    out = {}
+    for group in groups:
+        for direction in ("up", "down"):
+            caps = []
+            for kind, name, capacity, count in (("access", group.access_node, net.access_capacity_bps, per_access),
+                                                ("region", group.region, net.region_capacity_bps, per_region)):
+                trace = traced.get((kind, name))
+                mean = trace.mean_bps(direction) if trace is not None else None
+                caps.append((mean if mean is not None else capacity) / count[name])
+            out[(group.name, direction)] = min(caps)
+    return out
+
+
+def _crosses(scenario: Scenario, trace: object, group: object) -> bool:
+    """Whether ``group``'s path to the cloud may cross the traced shared link (built-in tree:
+    exactly; GraphML: every group, an upper bound that needs no path search)."""
+    selector = getattr(trace, "selector")
+    if selector == "access":
+        return getattr(group, "access_node") == getattr(trace, "access")
+    if selector == "region":
+        return getattr(group, "region") == getattr(trace, "region")
+    return True
 
 
 def _step(scenario: Scenario) -> Estimate:

@@ -36,6 +36,7 @@ from dlora_sim.scenario._base import (
     _Section,
 )
 from dlora_sim.scenario._files import FieldError
+from dlora_sim.scenario.bandwidth import BandwidthTraceSpec, LinkTrace, segment_problem  # noqa: F401  (re-exported)
 from dlora_sim.scenario.fleet import (  # noqa: F401  (re-exported: the scenario's model family)
     AlwaysOn,
     Availability,
@@ -58,6 +59,7 @@ class NetworkConfig(_Section):
     direction) to its region, every region one link of ``region_capacity_bps`` to the cloud.
     The latencies are one-way and *added* to each device's own link RTT (twice, once per
     direction); the catalogs' RTTs are end-to-end already, hence the 0 defaults.
+    ``link_traces``: shared links whose capacity follows a bandwidth trace (docs/traces.md).
     """
 
     access_capacity_bps: BitsPerSecond = 10e9
@@ -65,6 +67,7 @@ class NetworkConfig(_Section):
     region_capacity_bps: BitsPerSecond = 100e9
     region_latency_s: Seconds = 0.0
     graphml: Annotated[Path | None, Lax] = None
+    link_traces: Annotated[tuple[LinkTrace, ...], Lax] = ()
 
     @field_validator("graphml")
     @classmethod
@@ -78,11 +81,19 @@ class NetworkConfig(_Section):
     @model_validator(mode="after")
     def _one_kind(self) -> NetworkConfig:
         fields = type(self).model_fields
-        tiers = {f for f in self.model_fields_set - {"graphml"} if getattr(self, f) != fields[f].default}
+        tiers = {f for f in self.model_fields_set - {"graphml", "link_traces"}
+                 if getattr(self, f) != fields[f].default}
         if self.graphml is not None and tiers:
             raise FieldError(
                 sorted(tiers)[0], "set either 'graphml' or the built-in tier fields, not both"
             )
+        for index, trace in enumerate(self.link_traces):
+            selector = trace.selector
+            if (selector == "edge") != (self.graphml is not None):
+                raise FieldError(f"link_traces.{index}.{selector}",
+                                 "a GraphML network names its links by edge = [\"<node>\", \"<node>\"]"
+                                 if self.graphml is not None else
+                                 "the built-in network names its links by access or region; edge is for GraphML")
         return self
 
     @property
@@ -203,6 +214,34 @@ class Scenario(_Section):
             problem = _files.graphml_reach_problem(graph, group.access_node)
             if problem:
                 raise FieldError(f"fleet.groups.{index}.access", problem)
+        return self
+
+    @model_validator(mode="after")
+    def _link_traces_name_links(self) -> Scenario:
+        """Every traced shared link exists (and is traced once); no traced link under ``segment``."""
+        seen: dict[object, int] = {}
+        accesses = {group.access_node for group in self.fleet.groups}
+        regions = {group.region for group in self.fleet.groups}
+        graph = _files.load_graphml_cached(self.network.graphml) if self.network.graphml is not None else None
+        for index, trace in enumerate(self.network.link_traces):
+            selector = trace.selector
+            where = f"network.link_traces.{index}.{selector}"
+            if selector == "access" and trace.access not in accesses:
+                raise FieldError(where, f"no fleet group attaches to access network {trace.access!r}; "
+                                        f"known: {', '.join(sorted(accesses))}")
+            if selector == "region" and trace.region not in regions:
+                raise FieldError(where, f"no fleet group is in region {trace.region!r}; known: {', '.join(sorted(regions))}")
+            if selector == "edge":
+                u, v = trace.edge  # type: ignore[misc]
+                if graph is None or not graph.has_edge(u, v):
+                    raise FieldError(where, f"the GraphML topology has no edge between {u!r} and {v!r}")
+            key = (selector, frozenset(trace.edge) if selector == "edge" else getattr(trace, selector))
+            if key in seen:
+                raise FieldError(where, f"the same link is traced by network.link_traces.{seen[key]} already")
+            seen[key] = index
+        problem = segment_problem(self)
+        if problem is not None:
+            raise FieldError(*problem)
         return self
 
     @model_validator(mode="after")

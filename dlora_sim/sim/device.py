@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from dlora_sim.sim.faults import FaultHandling
+from dlora_sim.sim.rates import RateSchedule
 from dlora_sim.kr import KRRound, KRSchedule
 from dlora_sim.sim.work import Exchange, StepWork, kr_round_work
 
@@ -53,6 +54,17 @@ class DeviceSpec:
     radio_up_w_per_mbps: float = 0.0
     radio_down_w_per_mbps: float = 0.0
     radio_active_w: float = 0.0
+    up_schedule: RateSchedule | None = None  # the own link's rate over time, if traced (else up_bytes_per_s)
+    down_schedule: RateSchedule | None = None
+
+    @property
+    def up_rate(self) -> float | RateSchedule:
+        """What the device's uploads run at: its constant rate or the schedule it follows."""
+        return self.up_schedule if self.up_schedule is not None else self.up_bytes_per_s
+
+    @property
+    def down_rate(self) -> float | RateSchedule:
+        return self.down_schedule if self.down_schedule is not None else self.down_bytes_per_s
 
 
 @dataclass
@@ -295,7 +307,7 @@ class Device(FaultHandling):
                 self._log_span("upload", start + compute_s, self.env.now)
         if e.up_bytes:
             start = self.env.now
-            flow = run.net.transfer(e.up_bytes, spec.up_bytes_per_s, spec.up_links)
+            flow = run.net.transfer(e.up_bytes, spec.up_rate, spec.up_links)
             self.current = ("up", flow, start)
             yield flow.done
             stats.link_s += self.env.now - start
@@ -318,7 +330,7 @@ class Device(FaultHandling):
         if e.down_bytes or half_rtt_s:
             start = self.env.now
             if e.down_bytes:
-                flow = run.net.transfer(e.down_bytes, spec.down_bytes_per_s, spec.down_links)
+                flow = run.net.transfer(e.down_bytes, spec.down_rate, spec.down_links)
                 self.current = ("down", flow, start)
                 yield flow.done
                 stats.down_sent_bytes += e.down_bytes

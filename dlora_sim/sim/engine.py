@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dlora_sim import cost
 from dlora_sim.errors import InputError
-from dlora_sim.sim.capacity import fits_on_devices, memory_slot_count, shared_capacities
+from dlora_sim.sim.capacity import fits_on_devices, memory_slot_count, shared_capacities, shared_schedules
 from dlora_sim.sim.cloud import GpuPool
 from dlora_sim.sim.device import Device, DeviceSpec
 from dlora_sim.sim.fleet import build_fleet
@@ -68,6 +68,7 @@ def build_devices(scenario: Any) -> list[DeviceSpec]:
     devices: list[DeviceSpec] = []
     for index in range(len(fleet)):
         g, member = int(fleet.group[index]), int(fleet.member[index])
+        traced = fleet.bandwidth[g] if fleet.bandwidth else None
         devices.append(DeviceSpec(
             index=index,
             group=fleet.group_names[g],
@@ -83,6 +84,8 @@ def build_devices(scenario: Any) -> list[DeviceSpec]:
             radio_up_w_per_mbps=float(fleet.radio_up_w_per_mbps[index]),
             radio_down_w_per_mbps=float(fleet.radio_down_w_per_mbps[index]),
             radio_active_w=float(fleet.radio_active_w[index]),
+            up_schedule=traced.schedule(member, "up") if traced is not None else None,
+            down_schedule=traced.schedule(member, "down") if traced is not None else None,
         ))
     return devices
 
@@ -133,7 +136,7 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
     admitted = sched.admission_limit or max(1, len(devices))
     run = StrategyRun(
         env=env,
-        net=FlowNetwork(env, shared_capacities(scenario)),
+        net=FlowNetwork(env, shared_capacities(scenario), shared_schedules(scenario)),
         pool=pool,
         queue=UpdateQueue(env, sched.queue_capacity),
         admission=simpy.Resource(env, capacity=admitted),

@@ -22,8 +22,9 @@ import numpy as np
 from dlora_sim import cost
 from dlora_sim.sim.availability import complement
 from dlora_sim.sim.network import build_topology
+from dlora_sim.sim.rates import RateSchedule
 
-__all__ = ["Fleet", "GroupOutages", "build_fleet", "group_stream"]
+__all__ = ["Fleet", "GroupBandwidth", "GroupOutages", "build_fleet", "group_stream"]
 
 #: outage intervals drawn per device and block; a device that needs more gets the next block
 OUTAGE_BLOCK = 16
@@ -125,6 +126,55 @@ class GroupOutages:
             self.forget_below(b)
 
 
+class GroupBandwidth:
+    """Which bandwidth trace each device of a group follows, per direction, from where.
+
+    Each device draws a trace of the file (unless the spec names one) and an offset into it from
+    the group's ``bandwidth`` streams, one value each per device: device ``m`` takes trace
+    ``floor(pick_m · n)`` of a file of ``n`` traces and, with ``offset_s = "random"``, starts
+    ``phase_m`` × that trace's duration into it. Both directions use the same two draws, so
+    paired up and down files (one recording each, the same ids and lengths) stay in step.
+    """
+
+    def __init__(self, spec: Any, count: int, seed: int, group: str, goodput: float) -> None:
+        self.spec = spec
+        self.pick = group_stream(seed, group, "bandwidth-trace").random(count)
+        self.phase = group_stream(seed, group, "bandwidth-offset").random(count)
+        self.shapes: dict[str, list[RateSchedule]] = {}
+        self.names: dict[str, list[str]] = {}
+        self.paths: dict[str, str] = {}
+        self.factor = factor = spec.scale * goodput * 1e6 / 8.0  # Mbit/s -> bytes/s of goodput
+        for direction in ("up", "down"):
+            traces = spec.traces(direction)
+            if traces:
+                self.paths[direction] = str(getattr(spec, direction))
+                self.shapes[direction] = [RateSchedule.from_trace(t, factor, spec.mode == "looped") for t in traces]
+                self.names[direction] = [t.name for t in traces]
+
+    def traced(self, direction: str) -> bool:
+        return direction in self.shapes
+
+    def _index(self, direction: str) -> np.ndarray:
+        return np.minimum((self.pick * len(self.shapes[direction])).astype(np.int64), len(self.shapes[direction]) - 1)
+
+    def mean_bytes_per_s(self, direction: str) -> np.ndarray:
+        """Each device's time-average goodput in ``direction`` (bytes/s)."""
+        means = np.array([shape.mean for shape in self.shapes[direction]])
+        return means[self._index(direction)]
+
+    def schedule(self, member: int, direction: str) -> RateSchedule | None:
+        """The schedule device ``member`` follows in ``direction`` (None: the link's constant rate);
+        its ``key`` is (file, trace id, bytes/s per Mbit/s, looped, offset)."""
+        shapes = self.shapes.get(direction)
+        if shapes is None:
+            return None
+        k = min(int(self.pick[member] * len(shapes)), len(shapes) - 1)
+        shape = shapes[k]
+        offset = float(self.phase[member]) * shape.period if self.spec.offset_s == "random" else float(self.spec.offset_s)
+        key = (self.paths[direction], self.names[direction][k], self.factor, shape.looped, offset)
+        return shape.with_offset(offset, key)
+
+
 @dataclass
 class Fleet:
     """Every device as a column (index = device id, in group order)."""
@@ -145,6 +195,7 @@ class Fleet:
     down_links: tuple[tuple[str, ...], ...]  # per group
     outages: tuple[GroupOutages, ...]  # per group
     group_start: np.ndarray  # first device id of each group
+    bandwidth: tuple[GroupBandwidth | None, ...] = ()  # per group: its traced links (step engine)
 
     def __len__(self) -> int:
         return int(self.group.shape[0])
@@ -170,7 +221,7 @@ def build_fleet(scenario: Any) -> Fleet:
     columns: dict[str, list[np.ndarray]] = {k: [] for k in (
         "group", "member", "flops_per_s", "joules_per_flop", "memory_bytes", "up", "down", "rtt",
         "radio_up", "radio_down", "radio_active")}
-    names, ups, downs, outages, starts = [], [], [], [], []
+    names, ups, downs, outages, starts, bandwidth = [], [], [], [], [], []
     first = 0
     for g, group in enumerate(scenario.fleet.groups):
         n = int(group.count)
@@ -192,6 +243,12 @@ def build_fleet(scenario: Any) -> Fleet:
             rows = group_stream(seed, group.name, "capacity").integers(len(capacities), size=n)
             table = np.array([(r.flops_per_s, r.memory_bytes, r.up_bps, r.down_bps) for r in capacities], dtype=float)
             flops, memory, up_bps, down_bps = (table[rows, k] for k in range(4))
+        traced = (GroupBandwidth(group.bandwidth_trace, n, seed, group.name, goodput)
+                  if getattr(group, "bandwidth_trace", None) is not None else None)
+        if traced is not None:  # the columns hold a traced direction's time-average rate
+            up_bps = traced.mean_bytes_per_s("up") * 8.0 / goodput if traced.traced("up") else up_bps
+            down_bps = traced.mean_bytes_per_s("down") * 8.0 / goodput if traced.traced("down") else down_bps
+        bandwidth.append(traced)
         jitter = (group.link.jitter_s * group_stream(seed, group.name, "jitter").random(n)
                   if group.link.jitter_s else np.zeros(n))
         radio = _radio_watts(group.link)
@@ -216,5 +273,5 @@ def build_fleet(scenario: Any) -> Fleet:
         up_bytes_per_s=cat("up"), down_bytes_per_s=cat("down"), rtt_s=cat("rtt"),
         radio_up_w_per_mbps=cat("radio_up"), radio_down_w_per_mbps=cat("radio_down"), radio_active_w=cat("radio_active"),
         up_links=tuple(ups), down_links=tuple(downs), outages=tuple(outages),
-        group_start=np.asarray(starts, dtype=np.int64),
+        group_start=np.asarray(starts, dtype=np.int64), bandwidth=tuple(bandwidth),
     )
