@@ -341,15 +341,39 @@ def _federated() -> str:
 
 
 def _privacy() -> str:
-    """The committed privacy audit (``dlora-sim privacy``), as a table."""
+    """The committed privacy audit (``dlora-sim privacy``): recovery per noise scale with the
+    accuracy real training keeps at it, the defences beyond noise, the split-learning cut, labels."""
     record = json.loads(PRIVACY_RECORD.read_text(encoding="utf-8"))
     rms = record["embedding_rms"]
-    lines = [f"`dlora-sim privacy -o profiles/privacy --examples {record['examples']}`: {record['model']}, "
-             f"{record['examples']} test examples of {record['task']} ({record['token_recovery'][0]['tokens']:,} "
-             f"tokens, at most {record['max_len']} each); the uploaded values have an RMS of {rms:.2f}.", "",
-             "| noise σ on the uploaded embeddings | σ / RMS | tokens the cloud recovers |", "|---:|---:|---:|"]
+    accuracy = {row["sigma"]: row for row in record["noise_accuracy"]}
+    seeds = len(next(iter(accuracy.values()))["seeds"])
+    lines = [f"`dlora-sim privacy -o profiles/privacy --examples {record['examples']} --profiles profiles/privacy` "
+             f"({record['model']}, {record['examples']} test examples of {record['task']}, "
+             f"{record['token_recovery'][0]['tokens']:,} tokens, at most {record['max_len']} each; the uploaded "
+             f"values have an RMS of {rms:.2f}); the accuracy is the test accuracy of real training with the "
+             f"noise on in training and at test, mean [min–max] of {seeds} seeds (`scripts/privacy_profiles.sh`).",
+             "", "| noise σ on the uploaded embeddings | σ / RMS | tokens the cloud recovers | test accuracy |",
+             "|---:|---:|---:|---:|"]
     for row in record["token_recovery"]:
-        lines.append(f"| {row['sigma']:g} | {row['sigma'] / rms:.2f} | {_pct(row['rate'])} |")
+        acc = accuracy.get(row["sigma"])
+        cell = "–" if acc is None else (f"{100 * acc['mean']:.1f} [{100 * min(acc['test_accuracy']):.1f}–"
+                                        f"{100 * max(acc['test_accuracy']):.1f}]")
+        lines.append(f"| {row['sigma']:g} | {row['sigma'] / rms:.2f} | {_pct(row['rate'])} | {cell} |")
+    rotation, table = record["rotation"]["rate"], record["trained_table"]
+    lines += ["", "| defence | the cloud's attack | tokens recovered |", "|---|---|---:|",
+              f"| private rotation | nearest row of the public table | {_pct(rotation['nearest_row'])} |",
+              f"| private rotation | distances to the {record['rotation']['anchors']} [CLS]/[SEP]/[PAD] uploads "
+              f"it can place | {_pct(rotation['anchor_distances'])} |",
+              f"| private rotation | orthogonal Procrustes fit on those, then nearest row "
+              f"| {_pct(rotation['procrustes_refit'])} |",
+              f"| private rotation | R solved from the rotated first-layer weights it needs to run the blocks "
+              f"| {_pct(rotation['public_weights'])} |",
+              f"| embedding table trained on the device ({table['steps']} steps; test accuracy "
+              f"{100 * table['test_accuracy']:.1f}%) | nearest row of the public table | {_pct(table['rate'])} |"]
+    inversion = record["inversion"]
+    lines += ["", f"Split learning, hidden state after block k, inverted by a {inversion['model']} fitted on "
+                  f"{inversion['public_tokens']:,} tokens of public text ({inversion['public_text']}): "
+              + ", ".join(f"k = {b['block']}: {_pct(b['rate'])}" for b in inversion["blocks"]) + "."]
     labels = record["label_recovery"]
     lines += ["", f"Labels recovered from the gradient through a {labels['head']} head: "
                   f"{_pct(labels['rate'])} of {labels['examples']}."]
@@ -365,6 +389,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "kr-budget": ("README.md", _kr_budget),
     "strategies": ("README.md", _strategies),
     "privacy": ("README.md", _privacy),
+    "privacy-audit": ("docs/privacy.md", _privacy),
     "federated": ("README.md", _federated),
     "kr-study": ("README.md", _kr_study),
     "kr-plateau": ("README.md", _kr_plateau),

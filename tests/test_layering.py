@@ -26,8 +26,8 @@ ALLOWED = {
     "dlora_sim.scenario": {"dlora_sim.cost", "dlora_sim.kr", "dlora_sim.profile", "dlora_sim.traces"},
     "dlora_sim.traces": {"dlora_sim.cost"},
     "dlora_sim.sim": {"dlora_sim.cost", "dlora_sim.kr", "dlora_sim.scenario", "dlora_sim.profile", "dlora_sim.traces"},
-    # the privacy attacks run the real model that profiling loads
-    "dlora_sim.privacy": {"dlora_sim.profiling", "dlora_sim.cost", "dlora_sim.profile"},
+    # the privacy attacks run the real model that profiling loads (and train it, with a KR config)
+    "dlora_sim.privacy": {"dlora_sim.profiling", "dlora_sim.cost", "dlora_sim.profile", "dlora_sim.kr"},
 }
 TRAINING_STACK = ("torch", "transformers", "peft")
 TORCH_AREAS = ("dlora_sim.profiling", "dlora_sim.privacy", "dlora_sim.live")

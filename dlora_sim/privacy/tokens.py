@@ -36,13 +36,27 @@ def uploaded_embeddings(embeddings: torch.nn.Module, input_ids: torch.Tensor) ->
 
 
 @torch.no_grad()
-def _position_table(embeddings: torch.nn.Module, position: int, vocab: int, chunk: int = 8192) -> torch.Tensor:
+def position_table(embeddings: torch.nn.Module, position: int, vocab: int, chunk: int = 8192) -> torch.Tensor:
     """Every vocabulary entry at ``position`` as the embedding layer emits it (vocab × d)."""
     rows = []
     for start in range(0, vocab, chunk):
         ids = torch.arange(start, min(vocab, start + chunk))[None, :]
         rows.append(embeddings(input_ids=ids, position_ids=torch.full_like(ids, position))[0])
     return torch.cat(rows)
+
+
+@torch.no_grad()
+def nearest_row_hits(embeddings: torch.nn.Module, plain: torch.Tensor, input_ids: torch.Tensor,
+                     attention_mask: torch.Tensor) -> int:
+    """Real tokens (``attention_mask``) whose estimated plain upload ``plain`` (batch × length × d)
+    has its own token as the nearest row of the public table at its position."""
+    vocab = embeddings.word_embeddings.weight.shape[0]
+    real = attention_mask.bool()
+    hits = 0
+    for p in range(input_ids.shape[1]):
+        guesses = torch.cdist(plain[:, p, :], position_table(embeddings, p, vocab)).argmin(dim=1)
+        hits += int(((guesses == input_ids[:, p]) & real[:, p]).sum())
+    return hits
 
 
 @torch.no_grad()
@@ -64,7 +78,7 @@ def recover_tokens(embeddings: torch.nn.Module, input_ids: torch.Tensor, attenti
     vocab = embeddings.word_embeddings.weight.shape[0]
     hits = [0] * len(sigmas)
     for p in range(input_ids.shape[1]):
-        table = _position_table(embeddings, p, vocab)  # one table per position serves every sigma
+        table = position_table(embeddings, p, vocab)  # one table per position serves every sigma
         for k, uploaded in enumerate(noisy):
             guesses = torch.cdist(uploaded[:, p, :], table).argmin(dim=1)
             hits[k] += int(((guesses == input_ids[:, p]) & real[:, p]).sum())
