@@ -64,6 +64,29 @@ def radio_energy_j(bytes_up: Any, bytes_down: Any, link_s: Any, up_w_per_mbps: A
     return up_w_per_mbps * 8e-6 * bytes_up + down_w_per_mbps * 8e-6 * bytes_down + active_w * link_s
 
 
+#: the :class:`Link` fields of its radio power model, in :func:`radio_energy_j`'s order
+RADIO_FIELDS = ("up_w_per_mbps", "down_w_per_mbps", "active_w")
+
+
+def radio_watts(link: Any) -> tuple[float, float, float]:
+    """A link's radio power model (``up_w_per_mbps``, ``down_w_per_mbps``, ``active_w``).
+
+    A :class:`Link` states its own. A scenario's link states none (its table has bandwidth, RTT
+    and data price only), so it takes the model of the catalogue link of the same name, and an
+    inline link, which has no radio to look up, draws none (0 W). The one place this rule is
+    written: the simulator's fleet, the planner's estimate and ``dlora-sim cost`` all call it, so
+    the same link never costs different joules in two of them.
+    """
+    if all(hasattr(link, name) for name in RADIO_FIELDS):
+        source = link
+    else:
+        source = LINKS.get(getattr(link, "name", ""))
+    if source is None:
+        return (0.0, 0.0, 0.0)
+    up, down, active = (float(getattr(source, name)) for name in RADIO_FIELDS)
+    return (up, down, active)
+
+
 def gpu_usd(gpu_s: Any, usd_per_hour: Any) -> Any:
     """Dollars for ``gpu_s`` GPU-seconds at ``usd_per_hour``: GPU time used, or a rented pool's
     GPUs × seconds. The one place a GPU is priced (cost model, simulator summary, planner)."""

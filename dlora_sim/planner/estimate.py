@@ -147,14 +147,6 @@ class _Group:
     start_online: bool
 
 
-def _radio(link: Any) -> tuple[float, float, float]:
-    names = ("up_w_per_mbps", "down_w_per_mbps", "active_w")
-    if all(hasattr(link, n) for n in names):
-        return tuple(float(getattr(link, n)) for n in names)  # type: ignore[return-value]
-    entry = cost.LINKS.get(getattr(link, "name", ""))
-    return tuple(float(getattr(entry, n, 0.0)) for n in names) if entry else (0.0, 0.0, 0.0)  # type: ignore
-
-
 def _availability(av: Any, horizon_s: float) -> tuple[float, float, float, bool]:
     kind = getattr(av, "kind", "always")
     if kind == "markov":
@@ -207,7 +199,7 @@ def _groups(scenario: Any, percentile: float) -> list[_Group]:
         out.append(_Group(
             name=g.name, n=int(g.count), flops=flops, memory=memory, up_bps=up * goodput, down_bps=down * goodput,
             weights=weights, rtt_s=g.link.rtt_s + g.link.jitter_s * (percentile / 100.0) + extra_rtt,
-            jpf=float(g.device.joules_per_flop), radio=_radio(g.link), access=g.access_node, region=g.region,
+            jpf=float(g.device.joules_per_flop), radio=cost.radio_watts(g.link), access=g.access_node, region=g.region,
             online_fraction=frac, m_on=m_on, m_off=m_off, start_online=start_online))
     return out
 

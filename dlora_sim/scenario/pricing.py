@@ -10,7 +10,6 @@ file goes through, so the rules and the messages are the same.
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from typing import Any
 
@@ -31,13 +30,14 @@ def cost_device(spec: Any) -> cost.EdgeDevice:
 
 
 def cost_link(spec: Any) -> cost.Link:
-    """A scenario's link table as the cost model's link; a link named like a catalogue link keeps
-    its radio power model (a scenario states none), an inline one has none (0 W), as in the
-    simulator's fleet."""
-    numbers = {"up_bps": float(spec.up_bps), "down_bps": float(spec.down_bps), "rtt_s": float(spec.rtt_s),
-               "data_usd_per_gb": float(spec.data_usd_per_gb)}
+    """A scenario's link table as the cost model's link, its radio power model by
+    :func:`dlora_sim.cost.radio_watts` (the catalogue link's of the same name, else none), the
+    rule the simulator's fleet and the planner use, so ``cost`` and ``run`` price the same joules."""
     entry = cost.LINKS.get(spec.name)
-    return dataclasses.replace(entry, **numbers) if entry is not None else cost.Link(name=spec.name, **numbers)
+    radio = dict(zip(cost.RADIO_FIELDS, cost.radio_watts(spec)))
+    return cost.Link(name=spec.name, up_bps=float(spec.up_bps), down_bps=float(spec.down_bps),
+                     rtt_s=float(spec.rtt_s), source=entry.source if entry is not None else "",
+                     data_usd_per_gb=float(spec.data_usd_per_gb), **radio)
 
 
 def scenario_inputs(scenario: Any, group: str | None = None) -> tuple[cost.JobSpec, cost.EdgeDevice, cost.Link,

@@ -201,19 +201,6 @@ class Fleet:
         return int(self.group.shape[0])
 
 
-def _radio_watts(link: Any) -> tuple[float, float, float]:
-    """The link's radio power model (Huang et al. 2012, as in the cost model's catalogue):
-    from the scenario's link if it states it, else from the catalogue entry of the same name,
-    else none (0 W)."""
-    names = ("up_w_per_mbps", "down_w_per_mbps", "active_w")
-    if all(hasattr(link, n) for n in names):
-        return tuple(float(getattr(link, n)) for n in names)  # type: ignore[return-value]
-    entry = cost.LINKS.get(getattr(link, "name", ""))
-    if entry is None:
-        return (0.0, 0.0, 0.0)
-    return tuple(float(getattr(entry, n, 0.0)) for n in names)  # type: ignore[return-value]
-
-
 def build_fleet(scenario: Any) -> Fleet:
     """The scenario's fleet as columns, each random quantity drawn per group in one call."""
     topology = build_topology(scenario)
@@ -251,7 +238,7 @@ def build_fleet(scenario: Any) -> Fleet:
         bandwidth.append(traced)
         jitter = (group.link.jitter_s * group_stream(seed, group.name, "jitter").random(n)
                   if group.link.jitter_s else np.zeros(n))
-        radio = _radio_watts(group.link)
+        radio = cost.radio_watts(group.link)
         columns["group"].append(np.full(n, g, dtype=np.int64))
         columns["member"].append(np.arange(n, dtype=np.int64))
         columns["flops_per_s"].append(np.asarray(flops, dtype=float))
