@@ -90,3 +90,36 @@ def test_sweep_table_and_page_name_the_pool_and_the_excluded(folder, tmp_path):
     assert after["dlora-kr"]["accuracy_excluded"] == "kr-600steps.json"
     page = build_dashboard(tmp_path / "out", tmp_path / "sweep.html").read_text(encoding="utf-8")
     assert "left out (trained otherwise)</td><td>kr-600steps.json" in page
+
+
+def _defended_copy(source: Path, target: Path, defence: str, accuracy: float) -> None:
+    """The same run's file as if trained with a privacy defence (still valid): upload noise σ 0.5,
+    or the word-embedding table trained on the device (its parameters counted as trained)."""
+    data = json.loads(source.read_text())
+    if defence == "upload_noise":
+        data["setup"]["upload_noise"] = 0.5
+    else:
+        data["setup"]["train_embeddings"] = True
+        data["result"]["trainable_params"] += data["model"]["vocab"] * data["model"]["d_model"]
+    data["result"]["test_accuracy"] = accuracy
+    target.write_text(json.dumps(data))
+    load_profile(target)  # a valid profile, so only its setting can keep it out
+
+
+@pytest.mark.parametrize("defence", ["upload_noise", "train_embeddings"])
+@pytest.mark.parametrize("strategy", ["dlora-kr", "dlora-all"])
+def test_a_defended_run_is_not_pooled_with_undefended_ones(folder, strategy, defence):
+    """A profile trained with upload noise or device-trained embeddings (profiles/privacy) matches
+    task, PEFT, arm, budget, steps, batch and window, yet measures another thing: it is excluded
+    and named, and the pool's accuracy stays as it was; as a reference it pools alone."""
+    reference = profile_facts(folder / SEEDS[0])
+    before = match_accuracy(strategy, 16, 128, reference, index_profiles(folder))
+    arm = "kr" if strategy == "dlora-kr" else "all"
+    extra = folder / f"noun-supersense-lora-{arm}-b3-s0-{defence}.json"
+    _defended_copy(folder / f"noun-supersense-lora-{arm}-b3-s0.json", extra, defence, 0.11)
+    after = match_accuracy(strategy, 16, 128, reference, index_profiles(folder))
+    assert after.accuracy == before.accuracy and after.used == before.used
+    assert after.excluded == (str(extra),)
+    alone = match_accuracy(strategy, 16, 128, profile_facts(extra), index_profiles(folder))
+    assert alone.used == (str(extra),) and alone.accuracy == 0.11
+    assert ("σ 0.5" if defence == "upload_noise" else "embeddings") in profile_facts(extra).setting.describe()

@@ -1,7 +1,8 @@
 """From a folder of profiles to per-arm accuracy intervals and paired differences between arms.
 
 Runs are paired when they share the *setting* (task, PEFT method, steps, learning rate, batch,
-KR window and warm-up, test examples) and the seed: with one seed every arm trains on the same
+KR window and warm-up, test examples, upload noise, whether the device trained its embeddings)
+and the seed: with one seed every arm trains on the same
 batches from the same initial weights and is scored on the same test examples, so a difference
 example by example is the arm's doing (plus the noise of its own decisions). Arms are told apart
 by their *variant*: the arm name, and for the score-driven arms (kr, kill-only, static-topB) the
@@ -33,7 +34,12 @@ ORDER = ("all", "head-only", "kr", "kill-only", "static-topB", "random", "static
 
 @dataclass(frozen=True)
 class Setting:
-    """What two runs must share to be paired (everything but the arm and the seed)."""
+    """What two runs must share to be paired (everything but the arm and the seed).
+
+    ``upload_noise`` (the privacy defence's σ on the uploaded embeddings) and ``train_embeddings``
+    change what is learnt as much as the step count does (profiles/privacy: accuracy falls with
+    σ), so a defended run is neither paired nor pooled with an undefended one.
+    """
 
     task: str
     peft: str
@@ -43,14 +49,23 @@ class Setting:
     window: int
     warmup: int
     n_test: int
+    upload_noise: float = 0.0
+    train_embeddings: bool = False
+
+    def _defences(self) -> str:
+        """The privacy defences the runs trained with ('' for none), so that two settings which
+        differ only in them do not print alike."""
+        return ((f", upload noise σ {self.upload_noise:g}" if self.upload_noise else "")
+                + (", embeddings trained on the device" if self.train_embeddings else ""))
 
     def label(self) -> str:
-        return f"{self.task} {self.peft} {self.steps} steps lr {self.lr:g}"
+        return f"{self.task} {self.peft} {self.steps} steps lr {self.lr:g}{self._defences()}"
 
     def describe(self) -> str:
         """Every field, for a message saying why two profiles are not comparable."""
         return (f"{self.task} {self.peft}, {self.steps} steps, lr {self.lr:g}, batch {self.batch}, "
-                f"window {self.window}, warm-up {self.warmup}, {self.n_test or 'unknown'} test examples")
+                f"window {self.window}, warm-up {self.warmup}, {self.n_test or 'unknown'} test examples"
+                f"{self._defences()}")
 
 
 def setting_of(profile: Profile) -> Setting:
@@ -59,7 +74,7 @@ def setting_of(profile: Profile) -> Setting:
     setup, kr = profile.setup, profile.setup.kr
     n_test = len(profile.result.test_predictions or ())
     return Setting(setup.task, profile.peft.method, setup.steps, setup.lr, setup.batch,
-                   kr.window_steps, kr.warmup_rounds, n_test)
+                   kr.window_steps, kr.warmup_rounds, n_test, setup.upload_noise, setup.train_embeddings)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 The simulator does not train; sweeps and ``dlora-sim plan`` look a point's accuracy up in real
 training profiles with the strategy's KR arm and a budget fraction B/N close to the point's, and
 average their seeds. Averaging is only sound over runs that differ in nothing but the seed: a
-profile trained for more steps, with another batch, KR window, learning rate or test set measures
-something else (issue 16: one such file moved KR at B = 16 from 62.8% to 67.8%). So a profile is
+profile trained for more steps, with another batch, KR window, learning rate, test set or privacy
+defence (upload noise, device-trained embeddings) measures something else (issue 16: one such file moved KR at B = 16 from 62.8% to 67.8%). So a profile is
 pooled only when its *setting* (:class:`dlora_sim.study.paired.Setting`, the very notion
 ``profiles compare`` pairs by) equals the reference profile's, the one the scenario names; the
 others are reported as excluded, so the page can say which files its accuracy came from.
@@ -104,7 +104,8 @@ def match_accuracy(strategy: str, budget: float, module_count: float, reference:
     """Mean test accuracy of the comparable profiles matching a (strategy, budget) point.
 
     A profile matches when it has the reference profile's setting (task, PEFT method, steps, lr,
-    batch, KR window and warm-up, test examples), the strategy's arm, and (except for arm
+    batch, KR window and warm-up, test examples, upload noise, device-trained embeddings), the
+    strategy's arm, and (except for arm
     ``all``) a budget fraction B/N within 25% of the point's; of those, the closest fraction wins
     and its seeds are averaged. Profiles that would match but for their setting are ``excluded``.
     """
