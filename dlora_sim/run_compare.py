@@ -42,7 +42,7 @@ class ComparedRun:
     folder: Path
     label: str
     scenario_name: str
-    metrics: dict[str, dict[str, float]]  # strategy -> dotted field -> value
+    metrics: dict[str, dict[str, float | bool]]  # strategy -> dotted field -> value (flags stay bool)
     scenario: dict[str, Any]
 
 
@@ -52,7 +52,7 @@ class MetricRow:
 
     strategy: str
     field: str
-    values: tuple[float | None, ...]
+    values: tuple[float | bool | None, ...]
     relative: tuple[float | None, ...]  # (value − first) / |first|; None where undefined
 
     @property
@@ -100,10 +100,16 @@ def load_compared_run(folder: str | Path) -> ComparedRun:
     return ComparedRun(folder, folder.name, str(scenario.get("name", folder.name)), metrics, scenario)
 
 
-def relative_change(value: float | None, first: float | None) -> float | None:
-    """(value − first) / |first|: 0 for two zeros, None when either is missing or first alone is 0."""
+def relative_change(value: float | bool | None, first: float | bool | None) -> float | None:
+    """(value − first) / |first|: 0 for two zeros, None when either is missing or first alone is 0.
+
+    A flag (true/false, e.g. ``censored.completion_p50_s``) has no relative size: 0 when it is
+    the same, None when it changed.
+    """
     if value is None or first is None or math.isnan(value) or math.isnan(first):
         return None
+    if isinstance(value, bool) or isinstance(first, bool):
+        return 0.0 if value == first else None
     if first == 0:
         return 0.0 if value == 0 else None
     return (value - first) / abs(first)
@@ -167,7 +173,7 @@ def compare_runs(folders: Sequence[str | Path]) -> RunComparison:
     return RunComparison(tuple(runs), strategies, tuple(rows), _scenario_differences(runs))
 
 
-def _finite(value: float | None) -> float | None:
+def _finite(value: float | bool | None) -> float | bool | None:
     return None if value is None or math.isnan(value) else value
 
 

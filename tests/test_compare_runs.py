@@ -87,3 +87,21 @@ def test_broken_summary_is_refused_naming_the_field(two_runs, capsys, tmp_path):
 def test_one_folder_is_not_a_comparison(two_runs, capsys):
     code, _, err = _run(["compare", str(two_runs[0])], capsys)
     assert code == 1 and "at least two results folders" in err
+
+
+def test_flags_read_yes_no_and_a_censored_median_reads_above_the_horizon(two_runs, capsys, monkeypatch, tmp_path):
+    """A run whose 100 s horizon cuts every device off: its ``censored.*`` flags print as yes
+    against the reference's no (not 1 / 0 s), changed flags say ``differs`` with no percentage,
+    and its median, null in the summary, prints as ``> 100.0 s`` rather than a blank."""
+    monkeypatch.setenv("COLUMNS", "120")
+    cut = tmp_path / "cut"
+    write_results(simulate(small({"run.horizon_s": 100.0})), cut)
+    code, out, err = _run(["compare", str(two_runs[0]), str(cut), "--all"], capsys)
+    assert code == 0, err
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in out.splitlines() if line.count("│") == 5}
+    assert rows["censored.completion_p50_s"] == ["no", "yes", "differs"]
+    assert rows["completion_p50_s"][1] == "> 100.0 s"
+    code, out, _ = _run(["compare", str(two_runs[0]), str(cut), "--json"], capsys)
+    flag = json.loads(out)["strategies"]["dlora-kr"]["censored.completion_p50_s"]
+    assert flag == {"values": [False, True], "relative": [0.0, None]}

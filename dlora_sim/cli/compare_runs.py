@@ -50,7 +50,7 @@ def compare_runs(
 
 def _print(data: dict[str, Any], all_fields: bool) -> None:
     """One table of scenario differences, then one table per strategy (fits 80 columns for two runs)."""
-    from dlora_sim.report.compare import FIELD_TITLES, format_change, format_field
+    from dlora_sim.report.compare import FIELD_TITLES, format_change, format_entry
 
     console = Console()
     labels = [r["label"] for r in data["runs"]]
@@ -79,7 +79,7 @@ def _print(data: dict[str, Any], all_fields: bool) -> None:
                 continue
             cells = []
             for k, value in enumerate(values):
-                cells.append(format_field(name, value))
+                cells.append(format_entry(fields, name, k))
                 if k:
                     cells.append(format_change(name, entry["relative"][k], values[0], value))
             table.add_row(escape(name), *cells)

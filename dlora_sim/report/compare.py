@@ -56,10 +56,13 @@ def field_unit(field: str) -> str:
     return "count"
 
 
-def format_field(field: str, value: float | None) -> str:
-    """A summary value with its unit, as the table and the hovers show it."""
+def format_field(field: str, value: float | bool | None) -> str:
+    """A summary value with its unit, as the table and the hovers show it; a flag (e.g.
+    ``censored.completion_p50_s``, named like the seconds it qualifies) as yes / no, not 1 / 0 s."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     unit = field_unit(field)
     if unit == "fraction":
         return f"{100 * value:.1f}%"
@@ -68,14 +71,31 @@ def format_field(field: str, value: float | None) -> str:
     return format_value(value, unit)
 
 
-def format_change(field: str, relative: float | None, reference: float | None, value: float | None) -> str:
+def format_entry(fields: Mapping[str, Any], name: str, k: int) -> str:
+    """Run ``k``'s value of field ``name`` in one strategy's fields (``--json``'s form), as
+    :func:`format_field` writes it, except a completion percentile the horizon censored (null in
+    the summary with ``censored.<name>`` true): ``> <horizon>``, since it is longer than the
+    horizon rather than missing (issue 16: censored medians are marked, never silently blank)."""
+    value = fields[name]["values"][k]
+    flag = fields.get(f"censored.{name}")
+    if value is None and flag is not None and flag["values"][k] is True:
+        horizon = fields.get("horizon_s", {}).get("values", [])
+        return f"> {format_field('horizon_s', horizon[k])}" if k < len(horizon) and horizon[k] else "> horizon"
+    return format_field(name, value)
+
+
+def format_change(field: str, relative: float | None, reference: float | bool | None,
+                  value: float | bool | None) -> str:
     """A relative difference as ``+12.3%``; ``=`` when equal, ``new`` / ``–`` when undefined.
 
     A fraction (finished devices, a saving) changes in percentage points (``+4.0 pt``): "+8%
-    of 50%" would read as 58%.
+    of 50%" would read as 58%. A flag that changed says ``differs`` (a percentage of yes / no
+    means nothing).
     """
     if value is not None and reference is not None and value == reference:
         return "="
+    if isinstance(value, bool) or isinstance(reference, bool):
+        return "differs" if value is not None and reference is not None else "–"
     if field_unit(field) == "fraction" and value is not None and reference is not None:
         return f"{100 * (value - reference):+.1f} pt"
     if relative is None:
@@ -106,7 +126,8 @@ def headline_figure(data: Mapping[str, Any], field: str) -> go.Figure:
             entry = data["strategies"][s][field]
             value, change = entry["values"][k], entry["relative"][k]
             ys.append(value)
-            text = f"{plain(label)}<br>{plain(strategy_label(s))}<br>{plain(field)}: {format_field(field, value)}"
+            text = (f"{plain(label)}<br>{plain(strategy_label(s))}<br>{plain(field)}: "
+                    f"{plain(format_entry(data['strategies'][s], field, k))}")
             if k:
                 text += f"<br>vs {plain(labels[0])}: {format_change(field, change, entry['values'][0], value)}"
             finished = data["strategies"][s].get("finished_fraction")
