@@ -238,6 +238,7 @@ KR_STUDY_PHASES = (
     ("noun-supersense", "lora", 150, (1, 6, 12), range(3)),   # budget
     ("noun-supersense", "adapter", 150, (2,), range(3)),      # peft: Adapter, B = 2 of 12
     ("noun-supersense", "ia3", 150, (3,), range(3)),          # peft: IA3, B = 3 of 18
+    ("noun-supersense", "lora", 1000, (3,), range(5)),        # long: near the all-modules plateau
 )
 
 
