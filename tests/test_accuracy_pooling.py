@@ -123,3 +123,20 @@ def test_a_defended_run_is_not_pooled_with_undefended_ones(folder, strategy, def
     alone = match_accuracy(strategy, 16, 128, profile_facts(extra), index_profiles(folder))
     assert alone.used == (str(extra),) and alone.accuracy == 0.11
     assert ("σ 0.5" if defence == "upload_noise" else "embeddings") in profile_facts(extra).setting.describe()
+
+
+@pytest.mark.parametrize("strategy", ["dlora-kr", "dlora-all"])
+def test_a_repeat_of_a_seed_is_pooled_once(folder, strategy):
+    """``profile --rerun`` writes its repeat beside the original (``...-s0-rerun.json``): the
+    same setting, arm, budget and seed, and (an exact repeat) the same accuracy. Seed 0 must not
+    then weigh double: the two seeds' accuracies differ, so a mean over three files would move."""
+    reference = profile_facts(folder / SEEDS[0])
+    before = match_accuracy(strategy, 16, 128, reference, index_profiles(folder))
+    arm = "kr" if strategy == "dlora-kr" else "all"
+    original = folder / f"noun-supersense-lora-{arm}-b3-s0.json"
+    shutil.copy(original, folder / f"noun-supersense-lora-{arm}-b3-s0-rerun.json")
+    after = match_accuracy(strategy, 16, 128, reference, index_profiles(folder))
+    assert len({profile_facts(Path(p)).test_accuracy for p in before.used}) == 2
+    assert after.accuracy == before.accuracy
+    assert after.n == before.n == 2 and after.excluded == ()
+    assert sorted(profile_facts(Path(p)).seed for p in after.used) == [0, 1]

@@ -105,3 +105,34 @@ def test_a_real_rerun_repeats_the_run(tmp_path):
     assert "--batch 2" in a.setup.command and "--lr" in a.setup.command  # every option explicit
     assert b.traces.loss == a.traces.loss and b.traces.active == a.traces.active
     assert b.result.test_accuracy == a.result.test_accuracy
+
+
+def _readme_commands() -> list[str]:
+    """The README's command list (the fenced block under "## The commands"), one command a
+    string, continuation lines joined and trailing comments kept."""
+    text = (PROFILES.parent / "README.md").read_text(encoding="utf-8")
+    block = text.split("## The commands", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return block.replace("\\\n", " ").splitlines()
+
+
+def test_the_readme_profile_command_reproduces_the_committed_profile_it_names(tmp_path):
+    """Issue 16: the README's example trains exactly as the profile it says it equals (every
+    option the set-up records: batch, window, KR constants, limits), and its ``--rerun`` line
+    repeats a committed profile."""
+    lines = [line for line in _readme_commands() if line.startswith("dlora-sim profile ")]
+    example = next(line for line in lines if "--rerun" not in line)
+    named = PROFILES / example.split("# = profiles/", 1)[1].strip()
+    words = shlex.split(example.split("#", 1)[0])[2:]
+    readme = _profile_command().make_context("profile", words).params
+    recorded = _rerun(named, tmp_path / "again.json")
+    place = ("output", "threads", "progress", "rerun")
+    assert {k: v for k, v in readme.items() if k not in place} == {k: v for k, v in recorded.items() if k not in place}
+    rerun = next(line for line in lines if "--rerun" in line)
+    assert (PROFILES.parent / shlex.split(rerun.split("#", 1)[0])[3]).is_file()
+
+
+def test_the_readme_lists_compare_and_rerun():
+    """The command list shows ``compare RUN_A RUN_B`` and ``profile --rerun`` (issue 16)."""
+    commands = _readme_commands()
+    assert any(line.startswith("dlora-sim compare results/") for line in commands)
+    assert any(line.startswith("dlora-sim profile --rerun profiles/") for line in commands)

@@ -45,6 +45,7 @@ class ProfileFacts:
     arm: str
     budget_fraction: float
     test_accuracy: float
+    seed: int
 
     @property
     def task(self) -> str:
@@ -72,7 +73,8 @@ class AccuracyMatch:
 def profile_facts(path: Path) -> ProfileFacts:
     """Load one profile (validated) and keep the matching keys and its test accuracy."""
     p = load_profile(path)
-    return ProfileFacts(str(path), setting_of(p), p.setup.arm, p.setup.budget / p.n_modules, p.result.test_accuracy)
+    return ProfileFacts(str(path), setting_of(p), p.setup.arm, p.setup.budget / p.n_modules, p.result.test_accuracy,
+                        p.setup.seed)
 
 
 def index_profiles(folder: Path) -> list[ProfileFacts]:
@@ -99,6 +101,22 @@ def _closest(facts: list[ProfileFacts], want: float) -> list[ProfileFacts]:
     return [f for f in facts if abs(f.budget_fraction - want) == best]
 
 
+def _one_per_seed(facts: list[ProfileFacts]) -> list[ProfileFacts]:
+    """The first profile of each seed, in the given (path) order.
+
+    Two alike files with one seed are one run measured twice (``profile --rerun`` writes its
+    repeat beside the original, into the very folder that is pooled; arm ``all`` trains the same
+    whatever B its file names), so averaging both would count that seed double.
+    """
+    seeds: set[int] = set()
+    out = []
+    for f in facts:
+        if f.seed not in seeds:
+            seeds.add(f.seed)
+            out.append(f)
+    return out
+
+
 def match_accuracy(strategy: str, budget: float, module_count: float, reference: ProfileFacts,
                    index: list[ProfileFacts]) -> AccuracyMatch:
     """Mean test accuracy of the comparable profiles matching a (strategy, budget) point.
@@ -107,7 +125,8 @@ def match_accuracy(strategy: str, budget: float, module_count: float, reference:
     batch, KR window and warm-up, test examples, upload noise, device-trained embeddings), the
     strategy's arm, and (except for arm
     ``all``) a budget fraction B/N within 25% of the point's; of those, the closest fraction wins
-    and its seeds are averaged. Profiles that would match but for their setting are ``excluded``.
+    and its seeds are averaged, each seed once. Profiles that would match but for their setting
+    are ``excluded``.
     """
     arm = ARM_OF_STRATEGY.get(strategy)
     same_arm = [f for f in index if f.task == reference.task and f.method == reference.method and f.arm == arm]
@@ -116,6 +135,7 @@ def match_accuracy(strategy: str, budget: float, module_count: float, reference:
     if arm != "all":
         want = budget / module_count
         alike, others = _closest(_within(alike, want), want), _within(others, want)
+    alike = _one_per_seed(alike)
     if not alike:
         return AccuracyMatch(math.nan, (), tuple(f.path for f in others), math.nan)
     acc = sum(f.test_accuracy for f in alike) / len(alike)
