@@ -7,7 +7,8 @@ The fleet is ``scenarios/fleet-100k.toml`` (LLaMA-7B, 1,000 steps, four strategi
 outages, shared access and region links, a GPU pool), scaled: group counts, link capacities and
 GPUs all multiplied by ``devices / 100,000``, so every size meets the same contention.
 
-Three engines on 1,000 devices and a 100-step job, each timed on the same four strategies:
+Three engines on 1,000 devices and a 100-step job, each timed on the same four strategies, each
+in one process (``run.workers = 1``, as the naive model has):
 
 - **naive**: an independent per-step SimPy model written here, the way one would write it
   first: one process per device, one event per step phase (compute and upward latency, upload,
@@ -23,8 +24,9 @@ Three engines on 1,000 devices and a 100-step job, each timed on the same four s
 For ``step`` against ``segment`` it prints the largest relative difference over every summary
 figure, and over the figures a planner reads (completion percentiles, totals of FLOPs, bytes,
 GPU time, money). Then ``segment`` alone at 10k, 100k and 1M devices, each in its own process so
-that peak RSS is its own: wall time, device-steps per second, peak RSS. Beside wall time it
-prints the CPU seconds each engine used: on a machine busy with other work, wall time measures
+that peak RSS is its own, with the scenario's ``run.workers`` (two processes for the four
+strategies): wall time, device-steps per second, peak RSS of the largest process. Beside wall time it
+prints the CPU seconds each engine used (its workers' included): on a machine busy with other work, wall time measures
 the machine's load, and the CPU ratio is the fairer comparison. Nothing here is a test: speeds
 depend on the machine; docs/simulator.md shows how to read them.
 """
@@ -52,13 +54,14 @@ PLANNER = ("completion_p50_s", "completion_p95_s", "makespan_s", "finished_devic
            "bytes_total", "cloud_gpu_s", "money_usd", "energy_j")
 
 
-def scaled(devices: int, granularity: str, steps: int | None = None) -> Any:
-    """The 100k fleet scaled to ``devices`` (counts, links and GPUs alike), ``steps`` a job."""
+def scaled(devices: int, granularity: str, steps: int | None = None, workers: int | None = None) -> Any:
+    """The 100k fleet scaled to ``devices`` (counts, links and GPUs alike), ``steps`` a job;
+    ``workers`` processes for the strategies (default: the scenario's)."""
     from dlora_sim.scenario import load_scenario
 
     base = load_scenario(SCENARIO)
     f = devices / BASE_DEVICES
-    over: dict[str, Any] = {"run.granularity": granularity,
+    over: dict[str, Any] = {"run.granularity": granularity, "run.workers": workers or base.run.workers,
                             "cloud.count": max(1, round(base.cloud.count * f)),
                             "network.access_capacity_bps": base.network.access_capacity_bps * f,
                             "network.region_capacity_bps": base.network.region_capacity_bps * f}
@@ -168,26 +171,34 @@ def _largest_difference(a: dict, b: dict, keys: tuple[str, ...] | None = None) -
     return worst
 
 
-def run_engine(devices: int, granularity: str, steps: int | None = None) -> dict[str, Any]:
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its finished children (the strategies' workers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def run_engine(devices: int, granularity: str, steps: int | None = None, workers: int | None = None) -> dict[str, Any]:
     from dlora_sim.sim.engine import simulate
 
-    scenario = scaled(devices, granularity, steps)
-    start, cpu = time.perf_counter(), time.process_time()
+    scenario = scaled(devices, granularity, steps, workers)
+    start, cpu = time.perf_counter(), _cpu_s()
     result = simulate(scenario)
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    wall, cpu = time.perf_counter() - start, _cpu_s() - cpu
     steps = sum(b["steps_done"] + b["work_lost"]["redone_steps"] for b in result.summary["strategies"].values())
+    rss = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {"wall_s": wall, "cpu_s": cpu, "device_steps": steps, "summary": result.summary["strategies"],
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "rss_mb": rss / 1024, "workers": scenario.run.workers}
 
 
 def side_by_side(devices: int, steps: int) -> None:
-    scenario = scaled(devices, "step", steps)
+    """naive, step and segment on one core each (one process, ``run.workers = 1``)."""
+    scenario = scaled(devices, "step", steps, workers=1)
     start, cpu = time.perf_counter(), time.process_time()
     base = naive(scenario)
     naive_s, naive_cpu = time.perf_counter() - start, time.process_time() - cpu
     naive_rate = base["device_steps"] / naive_s
-    step = run_engine(devices, "step", steps)
-    segment = run_engine(devices, "segment", steps)
+    step = run_engine(devices, "step", steps, workers=1)
+    segment = run_engine(devices, "segment", steps, workers=1)
     print(f"{devices:,} devices × {scenario.job.total_steps} steps × {len(scenario.run.strategies)} strategies")
     print(f"{'engine':>8} {'wall s':>8} {'CPU s':>8} {'device-steps/s':>15} {'vs naive':>9} {'by CPU':>7}")
     print(f"{'naive':>8} {naive_s:8.1f} {naive_cpu:8.1f} {naive_rate:15,.0f} {1.0:9.2f} {1.0:7.2f}")
@@ -204,7 +215,7 @@ def side_by_side(devices: int, steps: int) -> None:
 def alone(devices: int) -> None:
     out = subprocess.run([sys.executable, __file__, "--one", str(devices)], capture_output=True, text=True, check=True)
     run = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"segment {devices:>9,} devices: {run['wall_s']:7.1f} s ({run['cpu_s']:.1f} CPU s), "
+    print(f"segment {devices:>9,} devices, {run['workers']} workers: {run['wall_s']:7.1f} s ({run['cpu_s']:.1f} CPU s), "
           f"{run['device_steps'] / run['wall_s']:12,.0f} device-steps/s, peak RSS {run['rss_mb']:,.0f} MB")
 
 
@@ -215,7 +226,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         run = run_engine(args.one, "segment")
-        print(json.dumps({k: run[k] for k in ("wall_s", "cpu_s", "device_steps", "rss_mb")}))
+        print(json.dumps({k: run[k] for k in ("wall_s", "cpu_s", "device_steps", "rss_mb", "workers")}))
         return
     side_by_side(1_000, SIDE_BY_SIDE_STEPS)
     for devices in (10_000,) if args.quick else (10_000, 100_000, 1_000_000):

@@ -154,6 +154,9 @@ class RunConfig(_Section):
     strategies: Annotated[tuple[str, ...], Lax] = ("dlora-all", "dlora-kr")
     granularity: Literal["module", "step", "segment"] = "step"
     timeline_sample_devices: NonNegativeInt = 8
+    #: processes that simulate the strategies side by side (same results; about 1/workers of the
+    #: wall time on as many free cores, each process holding its own copy of the fleet)
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
 
     @field_validator("strategies")
     @classmethod

@@ -23,6 +23,7 @@ from dlora_sim.sim.cloud import GpuPool
 from dlora_sim.sim.device import Device, DeviceSpec
 from dlora_sim.sim.fleet import build_fleet
 from dlora_sim.sim.links import FlowNetwork
+from dlora_sim.sim.parallel import can_fork_workers, run_in_workers
 from dlora_sim.sim.queue import UpdateQueue
 from dlora_sim.sim.results import SimulationResult, StrategyOutcome, assemble_result, counters_from_stats
 from dlora_sim.sim.segment import run_segment_strategy
@@ -217,6 +218,9 @@ def run_strategy(scenario: Any, strategy: str, devices: list[DeviceSpec], on_pro
 def simulate(scenario: Any, progress: bool = False) -> SimulationResult:
     """Simulate every strategy of ``scenario`` on the same fleet and return the paired results.
 
+    With ``run.workers`` above 1 the strategies run side by side in that many processes
+    (:mod:`dlora_sim.sim.parallel`); the results are the same, byte for byte.
+
     Args:
         scenario: a validated :class:`dlora_sim.scenario.Scenario`.
         progress: show a rich progress bar per strategy (device-steps done of all).
@@ -235,16 +239,22 @@ def simulate(scenario: Any, progress: bool = False) -> SimulationResult:
         fleet = build_devices(scenario)
         runner = run_strategy
     strategies = list(scenario.run.strategies)
-    outcomes: list[StrategyOutcome] = []
+    workers = min(int(scenario.run.workers), len(strategies))
+    parallel = workers > 1 and can_fork_workers()
     total_steps = len(fleet) * scenario.job.total_steps
-    if progress:
-        columns = (TextColumn("{task.description:>14}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} device-steps"), TimeElapsedColumn())
-        with Progress(*columns, transient=False) as bar:
-            for strategy in strategies:
-                task = bar.add_task(strategy, total=total_steps)
-                outcome = runner(scenario, strategy, fleet, lambda done, t=task: bar.update(t, completed=done))
-                bar.update(task, completed=float(outcome.counters["steps_done"].sum()))
-                outcomes.append(outcome)
-    else:
-        outcomes = [runner(scenario, strategy, fleet) for strategy in strategies]
+    if not progress:
+        outcomes = (run_in_workers(scenario, runner, fleet, strategies, workers) if parallel
+                    else [runner(scenario, strategy, fleet) for strategy in strategies])
+        return assemble_result(scenario, outcomes)
+    columns = (TextColumn("{task.description:>14}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} device-steps"), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as bar:
+        tasks = {strategy: bar.add_task(strategy, total=total_steps) for strategy in strategies}
+        if parallel:
+            outcomes = run_in_workers(scenario, runner, fleet, strategies, workers,
+                                      lambda strategy, done: bar.update(tasks[strategy], completed=done))
+        else:
+            outcomes = [runner(scenario, strategy, fleet, lambda done, t=tasks[strategy]: bar.update(t, completed=done))
+                        for strategy in strategies]
+        for outcome in outcomes:
+            bar.update(tasks[outcome.strategy], completed=float(outcome.counters["steps_done"].sum()))
     return assemble_result(scenario, outcomes)
