@@ -522,6 +522,25 @@ def _close_client(client: Any, own_cluster: bool) -> None:
         cluster.close()
 
 
+@contextmanager
+def dask_client(scheduler: str | None, n_workers: int, tls: TLSFiles = TLSFiles(),
+                connect_timeout_s: float = 10.0) -> Iterator[Any]:
+    """A Dask client for a block, reached exactly as a sweep reaches one (``dlora-sim plan``
+    confirms its candidates on it): an existing scheduler, or a loopback LocalCluster of
+    ``n_workers`` processes that is shut down after the block.
+
+    Raises:
+        InputError: bad scheduler or TLS options, or an unreachable scheduler (one line).
+    """
+    if n_workers < 1:
+        raise InputError(f"--workers: must be >= 1 (got {n_workers})")
+    client = _open_client(scheduler, _connection(scheduler, tls), n_workers, connect_timeout_s)
+    try:
+        yield client
+    finally:
+        _close_client(client, own_cluster=scheduler is None)
+
+
 # ------------------------------------------------------------------------------- running
 
 

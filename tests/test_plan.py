@@ -115,3 +115,31 @@ def test_bad_input_is_one_line_and_exit_1(argv, message, capsys):
 def test_version(capsys):
     code, out, _ = _run(["--version"], capsys)
     assert code == 0 and out.strip() == f"dlora-sim {dlora_sim.__version__}"
+
+
+def test_confirming_on_dask_recommends_what_one_after_another_does(capsys):
+    """Issue 16: the best few are confirmed on Dask when asked (here a loopback cluster of two
+    processes, all candidates at once); the recommendation and every simulated figure are those
+    of the sequential confirmation, which stops at the first candidate that meets."""
+    pytest.importorskip("distributed")
+    args = dict(confirm=3, confirm_devices=40, vary=["job.budget=4,8,16", "job.exchange"])
+    alone = plan(FLEET, "48h", **args)
+    lines: list[str] = []
+    on_dask = plan(FLEET, "48h", workers=2, progress=lines.append, **args)
+    assert lines == ["simulating 3 candidates at once on Dask"]
+    assert on_dask.status == alone.status == "recommended"
+
+    def figures(p):
+        return [{k: v for k, v in c.items() if k != "sim_wall_s"} for c in p.confirmed]
+
+    assert figures(on_dask) == figures(alone)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--scheduler", "http://host:1"], "--scheduler http://host:1: unsupported scheme 'http'"),
+    (["--tls-ca-file", "ca.pem"], "--tls-ca-file: only used with a tls:// --scheduler"),
+])
+def test_bad_dask_options_are_one_line(argv, message, capsys):
+    code, _, err = _run(["plan", str(FLEET), "--deadline", "48h", "--confirm-devices", "20", *argv], capsys)
+    assert code == 1
+    assert message in err and len(err.strip().splitlines()) == 1

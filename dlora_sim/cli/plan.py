@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dlora_sim.cli.app import app
+from dlora_sim.cli.sweep import TlsCaFile, TlsCert, TlsKey
 from dlora_sim.errors import InputError
 from dlora_sim.io import atomic_write_text
 
@@ -70,14 +71,27 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as one JSON object.")] = False,
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Folder to write plan.json and plan.html (the front, offline).")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", min=1, help="Confirm the candidates at once on a local Dask cluster of this many "
+                                 "processes (loopback only); the recommendation is the same as one "
+                                 "after another. Needs the scale extra (distributed).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", help="Confirm on a running Dask scheduler instead: tls://HOST:PORT with the "
+                            "--tls-* files, or tcp://HOST:PORT on a network only you can reach (see "
+                            "docs/sweeps.md). Its workers must see the scenario file.")] = None,
+    tls_ca_file: TlsCaFile = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
 ) -> None:
     """Search a grid of job and cloud settings for the cheapest one that meets a deadline.
 
     The vectorised cost model and fleet estimates price every point; the Pareto front (completion,
     device energy, traffic, cloud cost, accuracy) is filtered by the constraints, and the best
-    candidates are confirmed with the simulator. See docs/planning.md.
+    candidates are confirmed with the simulator (on Dask with --workers or --scheduler). See
+    docs/planning.md.
     """
     from dlora_sim.planner import plan as run_plan
+    from dlora_sim.sweep import TLSFiles
 
     if output is not None and output.exists() and not output.is_dir():
         raise InputError(f"{output}: -o must be a folder")
@@ -85,7 +99,8 @@ def plan(
     err = Console(stderr=True)
     result = run_plan(scenario, deadline, max_usd=max_usd, min_accuracy=min_accuracy, vary=vary,
                       strategies=names, confirm=confirm, percentile=percentile, confirm_devices=confirm_devices,
-                      profiles=profiles, progress=None if as_json else (lambda line: err.print(escape(line))))
+                      profiles=profiles, progress=None if as_json else (lambda line: err.print(escape(line))),
+                      workers=workers, scheduler=scheduler, tls=TLSFiles(tls_ca_file, tls_cert, tls_key))
     record = result.to_dict()
     if output is not None:
         from dlora_sim.report.plan import write_plan_page

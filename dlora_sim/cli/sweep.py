@@ -9,6 +9,17 @@ import typer
 
 from dlora_sim.cli.app import app
 
+# The client certificate options of a tls:// Dask scheduler, shared by ``sweep`` and ``plan``.
+TlsCaFile = Annotated[Optional[Path], typer.Option(
+    "--tls-ca-file", help="With a tls:// scheduler: the CA certificate (PEM) that signed "
+                          "the cluster's certificates.", show_default=False)]
+TlsCert = Annotated[Optional[Path], typer.Option(
+    "--tls-cert", help="With a tls:// scheduler: this client's certificate (PEM), signed by "
+                       "that CA; may hold the key too.", show_default=False)]
+TlsKey = Annotated[Optional[Path], typer.Option(
+    "--tls-key", help="With a tls:// scheduler: this client's private key (PEM), unless "
+                      "it is in the --tls-cert file.", show_default=False)]
+
 
 @app.command()
 def sweep(
@@ -26,15 +37,9 @@ def sweep(
              "tcp://HOST:PORT on a network only you can reach (whoever reaches a scheduler runs "
              "code on its workers; see docs/sweeps.md). Workers must see the sweep folder "
              "(shared storage). Default: a local cluster on this machine, loopback only.")] = None,
-    tls_ca_file: Annotated[Optional[Path], typer.Option(
-        "--tls-ca-file", help="With a tls:// scheduler: the CA certificate (PEM) that signed "
-                              "the cluster's certificates.", show_default=False)] = None,
-    tls_cert: Annotated[Optional[Path], typer.Option(
-        "--tls-cert", help="With a tls:// scheduler: this client's certificate (PEM), signed by "
-                           "that CA; may hold the key too.", show_default=False)] = None,
-    tls_key: Annotated[Optional[Path], typer.Option(
-        "--tls-key", help="With a tls:// scheduler: this client's private key (PEM), unless "
-                          "it is in the --tls-cert file.", show_default=False)] = None,
+    tls_ca_file: TlsCaFile = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
     workers: Annotated[int, typer.Option(
         "--workers", min=1,
         help="Worker processes of the local cluster (one thread each); ignored with "

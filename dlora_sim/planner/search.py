@@ -10,9 +10,12 @@ completion meets the deadline (and whose simulated bill meets ``max_usd``).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,7 +167,7 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
 def plan(scenario: Any, deadline: float | str, *, max_usd: float | None = None, min_accuracy: float | None = None,
          vary: Any = None, strategies: tuple[str, ...] | list[str] | None = None, confirm: int = 3,
          percentile: float = 100.0, confirm_devices: int | None = None, profiles: str | Path | None = None,
-         progress: Any = None) -> Plan:
+         progress: Any = None, workers: int | None = None, scheduler: str | None = None, tls: Any = None) -> Plan:
     """Which configuration of ``scenario`` meets ``deadline`` at least cloud cost.
 
     Args:
@@ -182,9 +185,15 @@ def plan(scenario: Any, deadline: float | str, *, max_usd: float | None = None, 
             links, GPUs, admission and queue scaled alike) instead of the whole fleet.
         profiles: folder of profiles for accuracy (default: the folder of ``job.profile``).
         progress: called with a line of text before each simulation (e.g. ``print``).
+        workers: confirm the candidates at once on a loopback Dask cluster of this many
+            processes (None, with no ``scheduler``: one after another, stopping at the first
+            that meets). The recommendation is the same either way: the first in rank order.
+        scheduler: a running Dask scheduler to confirm on instead (``tls://HOST:PORT`` with
+            ``tls``, a :class:`dlora_sim.sweep.TLSFiles`; or ``tcp://`` on a trusted network),
+            as ``dlora-sim sweep --scheduler``; its workers must see the scenario file.
 
     Raises:
-        InputError: a bad deadline, field, value or scenario (one line).
+        InputError: a bad deadline, field, value or scenario, or bad Dask options (one line).
     """
     deadline_s = float(deadline) if isinstance(deadline, (int, float)) and not isinstance(deadline, bool) \
         else parse_duration(str(deadline))
@@ -200,6 +209,8 @@ def plan(scenario: Any, deadline: float | str, *, max_usd: float | None = None, 
         raise InputError(f"--confirm must be >= 0, got {confirm}")
     if confirm_devices is not None and confirm_devices < 1:
         raise InputError(f"--confirm-devices must be >= 1, got {confirm_devices}")
+    if scheduler is None and tls is not None and tls.given():
+        raise InputError(f"{tls.given()[0]}: only used with a tls:// --scheduler")
     base = _load(scenario)
     if isinstance(vary, dict):
         parsed = {k: (tuple(v) if v is not None else None) for k, v in vary.items()}
@@ -237,12 +248,21 @@ def plan(scenario: Any, deadline: float | str, *, max_usd: float | None = None, 
     confirmed: list[dict[str, Any]] = []
     recommendation = closest = None
     sim_share = _sample_factor(base, confirm_devices)
-    for i in candidates[:confirm]:
-        record = _confirm(scenario, base, grid, i, space, deadline_s, percentile, max_usd, sim_share, progress)
-        confirmed.append({**points[i], **record})
-        if record["meets"] and recommendation is None:
-            recommendation = confirmed[-1]
-            break
+    jobs = candidates[:confirm]
+    on_dask = bool(jobs) and (workers is not None or scheduler is not None)
+    with _dask(scheduler, workers, tls) if on_dask else contextlib.nullcontext() as client:
+        # a worker re-reads a scenario file itself, so it gets an absolute path
+        source = str(Path(scenario).resolve()) if client is not None and isinstance(scenario, (str, Path)) else scenario
+        one = functools.partial(_confirm, source, base, grid, space=space, deadline_s=deadline_s,
+                                percentile=percentile, max_usd=max_usd, sample=sim_share,
+                                progress=None if client is not None else progress)
+        if client is not None and progress is not None:
+            progress(f"simulating {len(jobs)} candidates at once on Dask")
+        for i, record in zip(jobs, _confirmations(jobs, one, client)):
+            confirmed.append({**points[i], **record})
+            if record["meets"]:
+                recommendation = confirmed[-1]
+                break
     if not candidates:
         order = np.flatnonzero(valid)
         if order.size:
@@ -410,6 +430,28 @@ def _confirm(source: Any, base: Any, grid: Grid, i: int, space: Space, deadline_
     record["meets"] = bool(met)
     record["fleet_time_s"] = float(calibrated) if math.isfinite(calibrated) else None
     return record
+
+
+def _dask(scheduler: str | None, workers: int | None, tls: Any) -> contextlib.AbstractContextManager[Any]:
+    """The Dask client the candidates are confirmed on, opened as a sweep opens one."""
+    from dlora_sim.sweep import TLSFiles, dask_client
+
+    return dask_client(scheduler, workers if workers is not None else 2, tls if tls is not None else TLSFiles())
+
+
+def _confirmations(indices: list[int], confirm_one: Callable[[int], dict[str, Any]],
+                   client: Any) -> Iterator[dict[str, Any]]:
+    """Each point's simulated record, in the order given. Without a client one after another,
+    lazily, so a caller that stops at the first that meets simulates no more; on Dask all are
+    submitted at once (the wall time of one) and handed back in order, so the first that meets
+    is the same point either way."""
+    if client is None:
+        yield from map(confirm_one, indices)
+        return
+    # those left unread when the caller stops are released with the client, as it closes
+    futures = [client.submit(confirm_one, i, key=f"dlora-plan-{i}-{time.time_ns()}", pure=False) for i in indices]
+    for future in futures:
+        yield future.result()
 
 
 def _percentile_time(completion: list[float], percentile: float) -> float:
