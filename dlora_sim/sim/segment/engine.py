@@ -31,7 +31,7 @@ from dlora_sim.sim.capacity import shared_capacities
 from dlora_sim.sim.fleet import OUTAGE_BLOCK, Fleet
 from dlora_sim.sim.results import DEVICE_COUNTERS
 from dlora_sim.sim.segment.fluid import Resource, fair_rates
-from dlora_sim.sim.segment.rows import COLUMN, OWN_COLUMNS, ROUND, JobRows, job_rows
+from dlora_sim.sim.segment.rows import COLUMN, ROUND, JobRows, job_rows
 
 __all__ = ["SegmentOutcome", "run_segment"]
 
@@ -173,7 +173,8 @@ class _Run:
 
     def own(self, idx: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Uncontended seconds device ``idx`` takes for rows ``a..b-1``."""
-        d = self.rows.cum[b, :OWN_COLUMNS] - self.rows.cum[a, :OWN_COLUMNS]
+        own_cum = self.rows.own_cum
+        d = own_cum[b] - own_cum[a]
         return (d[:, 0] / self.f[idx] + d[:, 1] * self.rtt[idx] + d[:, 2] / self.up[idx]
                 + d[:, 3] / self.down[idx] + d[:, 4] + d[:, 5])
 
@@ -488,10 +489,11 @@ class _Run:
         start = np.where(passed, k, a)
         held = np.where(passed, held_new, held_old)
         held_row = np.where(passed, r.first_row[new], r.first_row[old])
-        part = self._since_parts(idx, start, b, batched)
-        held_part = self._since_parts(idx, held_row, held_row + 1, batched)
-        base = np.where(passed, 0.0, self.since[:, idx])
-        self.since[:, idx] = base + part - np.where(held, held_part, 0.0)
+        since = np.where(passed, 0.0, self.since[:, idx]) + self._since_parts(start, b, batched)
+        if held.any():  # a KR round held at the cut is not work since the checkpoint
+            h = np.flatnonzero(held)
+            since[:, h] -= self._since_parts(held_row[h], held_row[h] + 1, batched[h])
+        self.since[:, idx] = since
         # when the checkpoint's step was committed (acknowledgements lost in a cut after it)
         if passed.any():
             sel = np.flatnonzero(passed)
@@ -499,13 +501,13 @@ class _Run:
             self.ckpt_t[idx[sel]] = t_commit
         self.ckpt[idx] = np.maximum(old, new)
 
-    def _since_parts(self, idx: np.ndarray, a: np.ndarray, b: np.ndarray, batched: np.ndarray) -> np.ndarray:
+    def _since_parts(self, a: np.ndarray, b: np.ndarray, batched: np.ndarray) -> np.ndarray:
+        """FLOPs, bytes and GPU seconds of rows ``a..b-1``: (3, len(a)), as ``self.since`` holds."""
         r = self.rows
         b = np.minimum(b, r.rows)
-        d = r.between_all(np.minimum(a, b), b)
-        col = COLUMN
-        gpu = np.where(batched, d[:, col["svc_batched"]], d[:, col["svc"]])
-        return np.stack([d[:, col["F"]], d[:, col["U"]] + d[:, col["D"]], gpu])
+        d = r.since_cum[b] - r.since_cum[np.minimum(a, b)]
+        gpu = np.where(batched, d[:, 4], d[:, 3])
+        return np.stack([d[:, 0], d[:, 1] + d[:, 2], gpu])
 
     def _round_row(self, step: np.ndarray) -> np.ndarray:
         """Whether step ``step`` starts with a KR round."""

@@ -30,7 +30,7 @@ import numpy as np
 from dlora_sim import cost
 from dlora_sim.sim.work import Exchange, kr_round_work, step_work, sync_work
 
-__all__ = ["ROUND", "STEP", "SYNC", "FINAL", "COLUMNS", "COLUMN", "OWN_COLUMNS", "JobRows", "job_rows"]
+__all__ = ["ROUND", "STEP", "SYNC", "FINAL", "COLUMNS", "COLUMN", "OWN_COLUMNS", "SINCE_COLUMNS", "JobRows", "job_rows"]
 
 ROUND, STEP, SYNC, FINAL = 0, 1, 2, 3
 
@@ -49,6 +49,8 @@ class JobRows:
     first_row: np.ndarray  # first row of each step 0..total_steps (total_steps: the final row or the end)
     commit_row: np.ndarray  # the row whose end commits step s (its step row, or its sync row)
     cum: np.ndarray  # (rows + 1, len(COLUMNS)) running sums
+    own_cum: np.ndarray  # cum's OWN_COLUMNS, contiguous: a row's own time gathers 6 numbers, not 18
+    since_cum: np.ndarray  # cum's SINCE_COLUMNS, contiguous: what a rollback would lose
     total_steps: int
     checkpoint_interval: int
     n_active_at: np.ndarray  # modules active during step s (0..total_steps)
@@ -85,6 +87,9 @@ COLUMNS = ("F", "RT", "U", "D", "svc", "window", "C", "svc_batched", "svc_full",
            "commits", "rounds", "probes", "kills", "revives", "kr_up", "steady", "steady_bytes")
 COLUMN = {name: j for j, name in enumerate(COLUMNS)}
 OWN_COLUMNS = 6  # F, RT, U, D, svc, window: the first columns, what a row's own time is made of
+#: what work since the last checkpoint is made of (FLOPs, bytes, GPU seconds either way), in
+#: the order of ``JobRows.since_cum``
+SINCE_COLUMNS = ("F", "U", "D", "svc", "svc_batched")
 
 
 def job_rows(job: Any, strategy: str, scenario: Any) -> JobRows:
@@ -153,5 +158,7 @@ def job_rows(job: Any, strategy: str, scenario: Any) -> JobRows:
     table = np.stack([col[name] for name in COLUMNS], axis=1)
     cum = np.concatenate((np.zeros((1, len(COLUMNS))), np.cumsum(table, axis=0)))
     return JobRows(kind=kind, step=step, first_row=first_row, commit_row=commit_row, cum=cum,
+                   own_cum=np.ascontiguousarray(cum[:, :OWN_COLUMNS]),
+                   since_cum=np.ascontiguousarray(cum[:, [COLUMN[name] for name in SINCE_COLUMNS]]),
                    total_steps=total, checkpoint_interval=int(scenario.scheduler.checkpoint_interval_steps),
                    n_active_at=n_active_at, n_modules=n_modules)
