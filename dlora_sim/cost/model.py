@@ -644,16 +644,24 @@ class CostModel:
 
 
 class _ChunkIndex:
-    """One chunk of points: the index of each point into every kind of table, made on first use."""
+    """One chunk of points: the index of each point into every kind of table, made on first use.
+
+    Indices are ``np.intp``: ``np.take`` converts any other integer index to it on every call,
+    which costs about as much as the gather itself. Terms after a sum's first are gathered into
+    one scratch array per chunk rather than a fresh temporary each.
+    """
 
     def __init__(self, g: SimpleNamespace, sl: slice):
         self.g, self.sl = g, sl
-        self.k = g.combo[sl]
+        self.k = g.combo[sl].astype(np.intp)
         self._index: dict[str, np.ndarray] = {"k": self.k}
+        self._scratch = np.empty(len(self.k))
 
     def index(self, factor: str) -> np.ndarray:
         if factor not in self._index:
-            self._index[factor] = self.k * self.g.widths[factor] + self.g.names[factor][self.sl]
+            idx = self.k * self.g.widths[factor]
+            idx += self.g.names[factor][self.sl]
+            self._index[factor] = idx
         return self._index[factor]
 
     def read(self, recipe: tuple, out: np.ndarray | None = None) -> np.ndarray:
@@ -666,9 +674,9 @@ class _ChunkIndex:
                     out = np.empty(len(idx), dtype=flat.dtype)
                 np.take(flat, idx, out=out, mode="clip")
             else:
-                out += np.take(flat, idx, mode="clip")
+                out += np.take(flat, idx, out=self._scratch, mode="clip")
         if scale is not None:
-            out *= np.take(scale, self.k, mode="clip")
+            out *= np.take(scale, self.k, out=self._scratch, mode="clip")
         return out
 
 
