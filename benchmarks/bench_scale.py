@@ -2,13 +2,16 @@
 
     python benchmarks/bench_scale.py            # 1k side by side, then segment at 10k, 100k, 1M
     python benchmarks/bench_scale.py --quick    # 1k side by side, segment at 10k
+    python benchmarks/bench_scale.py --record benchmarks/results/scale.json   # and keep the numbers
 
 The fleet is ``scenarios/fleet-100k.toml`` (LLaMA-7B, 1,000 steps, four strategies, Markov
 outages, shared access and region links, a GPU pool), scaled: group counts, link capacities and
 GPUs all multiplied by ``devices / 100,000``, so every size meets the same contention.
 
-Three engines on 1,000 devices and a 100-step job, each timed on the same four strategies, each
-in one process (``run.workers = 1``, as the naive model has):
+Three engines on 1,000 devices and a 100-step job (the reference engine is slow), each timed on
+the same four strategies, each in one process (``run.workers = 1``, as the naive model has);
+then naive and segment again on the shipped 1,000-step job, the length a planner runs, where a
+segment spans more steps:
 
 - **naive**: an independent per-step SimPy model written here, the way one would write it
   first: one process per device, one event per step phase (compute and upward latency, upload,
@@ -36,6 +39,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import platform
 import resource
 import subprocess
 import sys
@@ -190,48 +195,113 @@ def run_engine(devices: int, granularity: str, steps: int | None = None, workers
             "rss_mb": rss / 1024, "workers": scenario.run.workers}
 
 
-def side_by_side(devices: int, steps: int) -> None:
+def side_by_side(devices: int, steps: int) -> dict[str, Any]:
     """naive, step and segment on one core each (one process, ``run.workers = 1``)."""
     scenario = scaled(devices, "step", steps, workers=1)
     start, cpu = time.perf_counter(), time.process_time()
     base = naive(scenario)
-    naive_s, naive_cpu = time.perf_counter() - start, time.process_time() - cpu
-    naive_rate = base["device_steps"] / naive_s
-    step = run_engine(devices, "step", steps, workers=1)
-    segment = run_engine(devices, "segment", steps, workers=1)
-    print(f"{devices:,} devices × {scenario.job.total_steps} steps × {len(scenario.run.strategies)} strategies")
+    engines = {"naive": {"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
+                         "device_steps": base["device_steps"]}}
+    summaries = {}
+    for name in ("step", "segment"):
+        run = run_engine(devices, name, steps, workers=1)
+        engines[name] = {k: run[k] for k in ("wall_s", "cpu_s", "device_steps")}
+        summaries[name] = run["summary"]
+    first = engines["naive"]
+    for run in engines.values():
+        run["device_steps_per_s"] = run["device_steps"] / run["wall_s"]
+        run["vs_naive"] = run["device_steps_per_s"] / (first["device_steps"] / first["wall_s"])
+        run["vs_naive_by_cpu"] = (run["device_steps"] / run["cpu_s"]) / (first["device_steps"] / first["cpu_s"])
+    every = _largest_difference(summaries["step"], summaries["segment"])
+    planner = _largest_difference(summaries["step"], summaries["segment"], PLANNER)
+    return {"devices": devices, "steps": scenario.job.total_steps, "strategies": len(scenario.run.strategies),
+            "engines": engines, "largest_difference": {"planner": list(planner), "any": list(every)}}
+
+
+def full_job(devices: int) -> dict[str, Any]:
+    """naive and segment on the shipped 1,000-step job, one process each: the rate a planner's
+    job sees (a segment spans many steps, so the engine's lead grows with the job's length)."""
+    scenario = scaled(devices, "segment", workers=1)
+    start, cpu = time.perf_counter(), time.process_time()
+    base = naive(scenario)
+    engines = {"naive": {"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
+                         "device_steps": base["device_steps"]},
+               "segment": {k: v for k, v in run_engine(devices, "segment", workers=1).items()
+                           if k in ("wall_s", "cpu_s", "device_steps")}}
+    first = engines["naive"]
+    for run in engines.values():
+        run["device_steps_per_s"] = run["device_steps"] / run["wall_s"]
+        run["vs_naive"] = run["device_steps_per_s"] / (first["device_steps"] / first["wall_s"])
+        run["vs_naive_by_cpu"] = (run["device_steps"] / run["cpu_s"]) / (first["device_steps"] / first["cpu_s"])
+    return {"devices": devices, "steps": scenario.job.total_steps, "strategies": len(scenario.run.strategies),
+            "engines": engines}
+
+
+def print_engines(record: dict[str, Any]) -> None:
+    print(f"{record['devices']:,} devices × {record['steps']} steps × {record['strategies']} strategies, one process each")
     print(f"{'engine':>8} {'wall s':>8} {'CPU s':>8} {'device-steps/s':>15} {'vs naive':>9} {'by CPU':>7}")
-    print(f"{'naive':>8} {naive_s:8.1f} {naive_cpu:8.1f} {naive_rate:15,.0f} {1.0:9.2f} {1.0:7.2f}")
-    for name, run in (("step", step), ("segment", segment)):
-        rate = run["device_steps"] / run["wall_s"]
-        by_cpu = (run["device_steps"] / run["cpu_s"]) / (base["device_steps"] / naive_cpu)
-        print(f"{name:>8} {run['wall_s']:8.1f} {run['cpu_s']:8.1f} {rate:15,.0f} {rate / naive_rate:9.2f} {by_cpu:7.2f}")
-    every = _largest_difference(step["summary"], segment["summary"])
-    planner = _largest_difference(step["summary"], segment["summary"], PLANNER)
+    for name, run in record["engines"].items():
+        print(f"{name:>8} {run['wall_s']:8.1f} {run['cpu_s']:8.1f} {run['device_steps_per_s']:15,.0f} "
+              f"{run['vs_naive']:9.2f} {run['vs_naive_by_cpu']:7.2f}")
+
+
+def print_side_by_side(record: dict[str, Any]) -> None:
+    print_engines(record)
+    planner, every = record["largest_difference"]["planner"], record["largest_difference"]["any"]
     print(f"step vs segment, largest relative difference: planner figures {planner[0]:.2%} ({planner[1]}); "
           f"any summary figure {every[0]:.2%} ({every[1]})")
 
 
-def alone(devices: int) -> None:
+def alone(devices: int) -> dict[str, Any]:
+    """One segment run of the full 1,000-step job in its own process (its peak RSS its own)."""
     out = subprocess.run([sys.executable, __file__, "--one", str(devices)], capture_output=True, text=True, check=True)
     run = json.loads(out.stdout.strip().splitlines()[-1])
+    run["devices"] = devices
+    run["device_steps_per_s"] = run["device_steps"] / run["wall_s"]
     print(f"segment {devices:>9,} devices, {run['workers']} workers: {run['wall_s']:7.1f} s ({run['cpu_s']:.1f} CPU s), "
-          f"{run['device_steps'] / run['wall_s']:12,.0f} device-steps/s, peak RSS {run['rss_mb']:,.0f} MB")
+          f"{run['device_steps_per_s']:12,.0f} device-steps/s, peak RSS {run['rss_mb']:,.0f} MB")
+    return run
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers depend on: cores, and how busy the machine was when the run began."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "load_1min": os.getloadavg()[0]}
+
+
+#: the benchmark's parts, in the order it runs them
+PARTS = ("side-by-side", "full-job", "segment")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k side by side and segment at 10k only")
+    parser.add_argument("--record", type=Path, help="also write the numbers as JSON (docs/simulator.md's table reads "
+                                                    "benchmarks/results/scale.json)")
+    parser.add_argument("--part", action="append", choices=PARTS,
+                        help="run only this part (repeatable); with --record, the file's other parts are kept")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one segment run, JSON out
     args = parser.parse_args()
     if args.one:
         run = run_engine(args.one, "segment")
         print(json.dumps({k: run[k] for k in ("wall_s", "cpu_s", "device_steps", "rss_mb", "workers")}))
         return
-    side_by_side(1_000, SIDE_BY_SIDE_STEPS)
-    for devices in (10_000,) if args.quick else (10_000, 100_000, 1_000_000):
-        alone(devices)
-
+    parts = args.part or list(PARTS)
+    record: dict[str, Any] = {}
+    if args.record and args.part and args.record.exists():  # refresh some parts, keep the rest
+        record = json.loads(args.record.read_text(encoding="utf-8"))
+    record["command"] = "python benchmarks/bench_scale.py" + (" --quick" if args.quick else "")
+    record["machine"] = machine()
+    if "side-by-side" in parts:
+        record["side_by_side"] = side_by_side(1_000, SIDE_BY_SIDE_STEPS)
+        print_side_by_side(record["side_by_side"])
+    if "full-job" in parts:
+        record["full_job"] = full_job(1_000)
+        print_engines(record["full_job"])
+    if "segment" in parts:
+        record["segment"] = [alone(devices) for devices in ((10_000,) if args.quick else (10_000, 100_000, 1_000_000))]
+    if args.record:
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        args.record.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 if __name__ == "__main__":
     main()

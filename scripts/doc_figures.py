@@ -239,6 +239,7 @@ KR_STUDY_PHASES = (
     ("noun-supersense", "adapter", 150, (2,), range(3)),      # peft: Adapter, B = 2 of 12
     ("noun-supersense", "ia3", 150, (3,), range(3)),          # peft: IA3, B = 3 of 18
     ("noun-supersense", "lora", 1000, (3,), range(5)),        # long: near the all-modules plateau
+    ("definition-mc", "lora", 1000, (3,), range(5)),          # mc-long: its deciding arms' 5 seeds
 )
 
 
@@ -382,6 +383,40 @@ def _privacy() -> str:
 
 
 #: block name -> (the document it lives in, the function that computes it)
+SCALE_RECORD = REPO / "benchmarks" / "results" / "scale.json"
+
+
+def _scale_speed() -> str:
+    """The scale benchmark's last recorded run (``bench_scale.py --record``): the three engines
+    side by side on 1,000 devices, then the segment engine alone up to 10^6 devices."""
+    record = json.loads(SCALE_RECORD.read_text(encoding="utf-8"))
+    m, side = record["machine"], record["side_by_side"]
+    lines = [f"`{record['command']} --record benchmarks/results/scale.json`, on {m['cpus']} cores (load average "
+             f"{m['load_1min']:.1f} when it began; Python {m['python']}):", "",
+             f"| {side['devices']:,} devices × {side['steps']} steps × {side['strategies']} strategies, one process "
+             "| wall s | CPU s | device-steps/s | × naive (wall) | × naive (CPU) |", "|---|---:|---:|---:|---:|---:|"]
+    for name, run in side["engines"].items():
+        lines.append(f"| {name} | {run['wall_s']:.1f} | {run['cpu_s']:.1f} | {run['device_steps_per_s']:,.0f} "
+                     f"| {run['vs_naive']:.1f} | {run['vs_naive_by_cpu']:.1f} |")
+    full = record["full_job"]
+    lines += ["", f"| {full['devices']:,} devices × {full['steps']:,} steps × {full['strategies']} strategies, one process "
+                  "| wall s | CPU s | device-steps/s | × naive (wall) | × naive (CPU) |", "|---|---:|---:|---:|---:|---:|"]
+    for name, run in full["engines"].items():
+        lines.append(f"| {name} | {run['wall_s']:.1f} | {run['cpu_s']:.1f} | {run['device_steps_per_s']:,.0f} "
+                     f"| {run['vs_naive']:.1f} | {run['vs_naive_by_cpu']:.1f} |")
+    planner, every = side["largest_difference"]["planner"], side["largest_difference"]["any"]
+    lines += ["", f"`step` against `segment` ({side['steps']}-step job), largest relative difference: {100 * planner[0]:.2f}% over the figures a "
+                  f"planner reads ({planner[1]}), {100 * every[0]:.2f}% over every summary figure ({every[1]}).", "",
+              "| segment, 1,000-step job × 4 strategies | workers | wall s | CPU s | device-steps/s | peak RSS MB |",
+              "|---:|---:|---:|---:|---:|---:|"]
+    for run in record["segment"]:
+        lines.append(f"| {run['devices']:,} devices | {run['workers']} | {run['wall_s']:.1f} | {run['cpu_s']:.1f} "
+                     f"| {run['device_steps_per_s']:,.0f} | {run['rss_mb']:,.0f} |")
+    lines += ["", "Device-steps count every strategy's steps, redone ones included; peak RSS is the largest "
+                  "process's (a worker's, with two)."]
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "headline": ("README.md", _headline),
     "edge-flops": ("README.md", _edge_flops),
@@ -396,6 +431,7 @@ BLOCKS: dict[str, tuple[str, Callable[[], str]]] = {
     "kr-plateau": ("README.md", _kr_plateau),
     "cost-sensitivity": ("docs/cost.md", _sensitivity),
     "cost-phone-lte": ("docs/cost.md", _phone_lte),
+    "scale-speed": ("docs/simulator.md", _scale_speed),
 }
 
 
