@@ -63,3 +63,22 @@ def test_an_input_error_in_a_worker_reaches_the_caller(tmp_path):
         **{f"fleet.groups.{i}.count": 50 for i in range(groups)}})
     with pytest.raises(InputError, match="scheduler.admission_limit"):
         simulate(scenario)
+
+
+def test_a_script_without_a_main_guard_runs_two_workers(tmp_path):
+    """Forked workers (the caller runs one thread) do not re-import the caller's script, so a
+    plain script that calls ``simulate`` at top level works as a sequential run does."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "from dlora_sim.scenario import load_scenario\n"
+        "from dlora_sim.sim.engine import simulate\n"
+        f"s = load_scenario({str(FLEET)!r}, overrides={{'run.workers': 2, 'job.steps': 20, "
+        "**{f'fleet.groups.{i}.count': 30 for i in range(3)}})\n"
+        "r = simulate(s)\n"
+        "print(sorted(r.summary['strategies']))\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "dlora-all" in done.stdout

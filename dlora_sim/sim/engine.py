@@ -10,6 +10,7 @@ strategy runs, the strategies differ only in what the cost model says each step 
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from dlora_sim.sim.cloud import GpuPool
 from dlora_sim.sim.device import Device, DeviceSpec
 from dlora_sim.sim.fleet import build_fleet
 from dlora_sim.sim.links import FlowNetwork
-from dlora_sim.sim.parallel import can_fork_workers, run_in_workers
+from dlora_sim.sim.parallel import StrategyWorkers, can_fork_workers
 from dlora_sim.sim.queue import UpdateQueue
 from dlora_sim.sim.results import SimulationResult, StrategyOutcome, assemble_result, counters_from_stats
 from dlora_sim.sim.segment import run_segment_strategy
@@ -242,19 +243,21 @@ def simulate(scenario: Any, progress: bool = False) -> SimulationResult:
     workers = min(int(scenario.run.workers), len(strategies))
     parallel = workers > 1 and can_fork_workers()
     total_steps = len(fleet) * scenario.job.total_steps
-    if not progress:
-        outcomes = (run_in_workers(scenario, runner, fleet, strategies, workers) if parallel
-                    else [runner(scenario, strategy, fleet) for strategy in strategies])
-        return assemble_result(scenario, outcomes)
-    columns = (TextColumn("{task.description:>14}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} device-steps"), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as bar:
-        tasks = {strategy: bar.add_task(strategy, total=total_steps) for strategy in strategies}
-        if parallel:
-            outcomes = run_in_workers(scenario, runner, fleet, strategies, workers,
-                                      lambda strategy, done: bar.update(tasks[strategy], completed=done))
-        else:
-            outcomes = [runner(scenario, strategy, fleet, lambda done, t=tasks[strategy]: bar.update(t, completed=done))
-                        for strategy in strategies]
-        for outcome in outcomes:
-            bar.update(tasks[outcome.strategy], completed=float(outcome.counters["steps_done"].sum()))
+    with ExitStack() as stack:
+        # the workers start first: forked, they must meet no other thread (the bar's)
+        running = (stack.enter_context(StrategyWorkers(scenario, runner, fleet, strategies, workers, progress))
+                   if parallel else None)
+        if not progress:
+            outcomes = running.results() if running else [runner(scenario, s, fleet) for s in strategies]
+            return assemble_result(scenario, outcomes)
+        columns = (TextColumn("{task.description:>14}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} device-steps"), TimeElapsedColumn())
+        with Progress(*columns, transient=False) as bar:
+            tasks = {strategy: bar.add_task(strategy, total=total_steps) for strategy in strategies}
+            if running:
+                outcomes = running.results(lambda strategy, done: bar.update(tasks[strategy], completed=done))
+            else:
+                outcomes = [runner(scenario, strategy, fleet, lambda done, t=tasks[strategy]: bar.update(t, completed=done))
+                            for strategy in strategies]
+            for outcome in outcomes:
+                bar.update(tasks[outcome.strategy], completed=float(outcome.counters["steps_done"].sum()))
     return assemble_result(scenario, outcomes)
