@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 from dlora_sim.scenario import _files
 
 if TYPE_CHECKING:
+    from dlora_sim.scenario.bandwidth import BandwidthTraceSpec
     from dlora_sim.scenario.models import Scenario
 
 MAX_GROUPS = 1_000
@@ -288,6 +289,23 @@ def _changes_per_s(traces: tuple) -> float:
     return sum(rates) / len(traces) if rates else 0.0
 
 
+def _trace_changes(scenario: Scenario, source: BandwidthTraceSpec, direction: str, busy_s: float, field: str,
+                   rows: dict[str, tuple[int, str]]) -> tuple[float, float]:
+    """Rate changes one direction of a trace makes while ``busy_s`` seconds of transfers run over
+    it: (changes per second, changes); (0, 0) where that direction has no trace. A clipped trace
+    stops changing after one period per strategy. The trace files met are noted in ``rows``
+    (rows read, the first field naming them), for the memory estimate of loading them."""
+    traces = source.traces(direction)
+    if not traces:
+        return 0.0, 0.0
+    rows.setdefault(str(getattr(source, direction)), (sum(len(t.times_s) for t in traces), field))
+    per_s = _changes_per_s(traces)
+    changes = busy_s * per_s
+    if source.mode == "clipped":
+        changes = min(changes, len(scenario.run.strategies) * max(t.changes_per_period for t in traces))
+    return per_s, changes
+
+
 def _trace_parts(scenario: Scenario) -> tuple[list[Part], list[Part]]:
     """Memory of the trace rows, and events of the change points of every traced link."""
     memory: list[Part] = []
@@ -312,15 +330,8 @@ def _trace_parts(scenario: Scenario) -> tuple[list[Part], list[Part]]:
         if spec is None:
             continue
         for direction in ("up", "down"):
-            traces = spec.traces(direction)
-            if not traces:
-                continue
             field = f"fleet.groups.{index}.bandwidth_trace.{direction}"
-            rows.setdefault(str(getattr(spec, direction)), (sum(len(t.times_s) for t in traces), field))
-            per_s = _changes_per_s(traces)
-            per_device = busy[direction] * per_s
-            if spec.mode == "clipped":
-                per_device = min(per_device, len(scenario.run.strategies) * max(t.changes_per_period for t in traces))
+            per_s, per_device = _trace_changes(scenario, spec, direction, busy[direction], field, rows)
             if per_device:
                 events.append(Part(group.count * per_device * EVENTS_PER_RATE_CHANGE, field,
                                    f"{group.count:,} devices × about {per_device:.2e} {direction} trace changes each "
@@ -330,17 +341,10 @@ def _trace_parts(scenario: Scenario) -> tuple[list[Part], list[Part]]:
         crossing = [i for i, g in enumerate(groups) if _crosses(scenario, trace, g)]
         classes = sum(groups[i].count if groups[i].bandwidth_trace is not None else 1 for i in crossing)
         for direction in ("up", "down"):
-            traces = trace.traces(direction)
-            if not traces:
-                continue
             field = f"network.link_traces.{index}.{direction}"
-            rows.setdefault(str(getattr(trace, direction)), (sum(len(t.times_s) for t in traces), field))
             busy_s = min(scenario.run.horizon_s * len(scenario.run.strategies),
                          sum(groups[i].count * busy_by_group[i][direction] for i in crossing))
-            per_s = _changes_per_s(traces)
-            changes = busy_s * per_s
-            if trace.mode == "clipped":
-                changes = min(changes, len(scenario.run.strategies) * max(t.changes_per_period for t in traces))
+            per_s, changes = _trace_changes(scenario, trace, direction, busy_s, field, rows)
             if changes:
                 per_change = EVENTS_PER_RATE_CHANGE + EVENTS_PER_RETIMED_CLASS * classes
                 events.append(Part(changes * per_change, field,

@@ -370,12 +370,7 @@ class FlowNetwork:
             return
         link.level = level
         for cls in list(link.classes.values()):
-            if not cls.active:
-                continue
-            rate = _rate(cls.private_bps, cls.links)
-            if rate != cls.rate:
-                cls.advance(now)
-                cls.rate = rate
+            if cls.active and self._retime(cls, now):
                 self._schedule(cls)
 
     def _reprice(self, flow: Flow, rate: float, now: float) -> None:
@@ -425,16 +420,20 @@ class FlowNetwork:
             if also is not None:
                 touched[also.key] = also
             for cls in touched.values():
-                if not cls.active:
-                    continue
-                rate = _rate(cls.private_bps, cls.links)
-                if rate != cls.rate:
-                    cls.advance(now)
-                    cls.rate = rate
-                elif cls is not changed and cls is not also:
-                    continue
-                self._schedule(cls)
+                if cls.active and (self._retime(cls, now) or cls is changed or cls is also):
+                    self._schedule(cls)
         self._arm()
+
+    @staticmethod
+    def _retime(cls: _Class, now: float) -> bool:
+        """Give a class the rate its links now allow, its clock brought up to ``now`` first; True
+        when the rate changed (its finish time must then be scheduled again)."""
+        rate = _rate(cls.private_bps, cls.links)
+        if rate == cls.rate:
+            return False
+        cls.advance(now)
+        cls.rate = rate
+        return True
 
     def _schedule(self, cls: _Class) -> None:
         """Record the class's earliest finish time in the heap (stale entries are skipped lazily).
