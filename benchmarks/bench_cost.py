@@ -263,12 +263,11 @@ def main() -> None:
     wall_ratio = (n / best.wall_s) / (len(indices) / loop.wall_s)
     cpu_ratio = (n / best.cpu_s) / (len(indices) / loop.cpu_s)
     print(f"speed-up (vectorised best/loop): {wall_ratio:7.1f}x by wall, {cpu_ratio:.1f}x by CPU")
-    rate = n / best.cpu_s
+    first_rate, rate = n / first.cpu_s, n / best.cpu_s
     verdict = ("not measured (a grid under 10^6 points)" if n < 10**6 else
-               "met" if rate >= 1e6 and peak_mb <= 1024 else "not met")
-    print(f"goals (issue 10, at 10^6 points): >= 1,000,000 points/s, <= 1024 MB peak RSS: {verdict} "
-          f"({rate:,.0f} points/s by CPU, best call; {peak_mb:.0f} MB)")
-
+               "met" if min(first_rate, rate) >= 1e6 and peak_mb <= 1024 else "not met")
+    print(f"goals (issue 10, at 10^6 points): >= 1,000,000 points/s, first call and best, <= 1024 MB peak RSS: "
+          f"{verdict} ({first_rate:,.0f} points/s first call, {rate:,.0f} best, by CPU; {peak_mb:.0f} MB)")
 
 if __name__ == "__main__":
     main()

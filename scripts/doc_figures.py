@@ -393,27 +393,25 @@ def _scale_speed() -> str:
     m, side = record["machine"], record["side_by_side"]
     lines = [f"`{record['command']} --record benchmarks/results/scale.json`, on {m['cpus']} cores (load average "
              f"{m['load_1min']:.1f} when it began; Python {m['python']}):", "",
-             f"| {side['devices']:,} devices × {side['steps']} steps × {side['strategies']} strategies, one process "
+             f"| {side['devices']:,} devices × {side['steps']:,} steps × {side['strategies']} strategies, one process "
              "| wall s | CPU s | device-steps/s | × naive (wall) | × naive (CPU) |", "|---|---:|---:|---:|---:|---:|"]
     for name, run in side["engines"].items():
         lines.append(f"| {name} | {run['wall_s']:.1f} | {run['cpu_s']:.1f} | {run['device_steps_per_s']:,.0f} "
                      f"| {run['vs_naive']:.1f} | {run['vs_naive_by_cpu']:.1f} |")
-    full = record["full_job"]
-    lines += ["", f"| {full['devices']:,} devices × {full['steps']:,} steps × {full['strategies']} strategies, one process "
-                  "| wall s | CPU s | device-steps/s | × naive (wall) | × naive (CPU) |", "|---|---:|---:|---:|---:|---:|"]
-    for name, run in full["engines"].items():
-        lines.append(f"| {name} | {run['wall_s']:.1f} | {run['cpu_s']:.1f} | {run['device_steps_per_s']:,.0f} "
-                     f"| {run['vs_naive']:.1f} | {run['vs_naive_by_cpu']:.1f} |")
     planner, every = side["largest_difference"]["planner"], side["largest_difference"]["any"]
-    lines += ["", f"`step` against `segment` ({side['steps']}-step job), largest relative difference: {100 * planner[0]:.2f}% over the figures a "
-                  f"planner reads ({planner[1]}), {100 * every[0]:.2f}% over every summary figure ({every[1]}).", "",
-              "| segment, 1,000-step job × 4 strategies | workers | wall s | CPU s | device-steps/s | peak RSS MB |",
+    lines += ["", f"`step` against `segment` ({side['steps']:,}-step job), largest relative difference: {100 * planner[0]:.2f}% over "
+                  f"the figures a planner reads ({planner[1]}), {100 * every[0]:.2f}% over every summary figure ({every[1]})."]
+    if side["apart"]:
+        lines += ["", "Figures further apart than 1% (step, segment): " + "; ".join(
+            f"{name} {100 * rel:.2f}% ({x:.4g}, {y:.4g})" for rel, name, x, y in side["apart"]) + "."]
+    lines += ["", "| segment, 1,000-step job × 4 strategies | workers | wall s | CPU s | device-steps/s | peak RSS MB |",
               "|---:|---:|---:|---:|---:|---:|"]
     for run in record["segment"]:
         lines.append(f"| {run['devices']:,} devices | {run['workers']} | {run['wall_s']:.1f} | {run['cpu_s']:.1f} "
                      f"| {run['device_steps_per_s']:,.0f} | {run['rss_mb']:,.0f} |")
-    lines += ["", "Device-steps count every strategy's steps, redone ones included; peak RSS is the largest "
-                  "process's (a worker's, with two)."]
+    lines += ["", "Device-steps count every strategy's steps, redone ones included (the naive model's too); peak RSS "
+                  "is the largest process's (a worker's, with two).", ""]
+    lines += [f"- goal: {line}" for line in record["goals"]]
     return "\n".join(lines)
 
 
