@@ -269,5 +269,6 @@ def main() -> None:
     print(f"goals (issue 10, at 10^6 points): >= 1,000,000 points/s, first call and best, <= 1024 MB peak RSS: "
           f"{verdict} ({first_rate:,.0f} points/s first call, {rate:,.0f} best, by CPU; {peak_mb:.0f} MB)")
 
+
 if __name__ == "__main__":
     main()

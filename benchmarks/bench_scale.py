@@ -31,8 +31,8 @@ summary figure, and names each figure further apart than 1%. A saving against th
 ``1 - value / baseline``, is compared through ``value / baseline`` (its relative difference): a
 saving near zero has no relative precision of its own, and a large one (0.875) is held tighter
 this way, not looser. ``peak_flows_per_shared_link`` is left out: the segment engine reports a
-bound there (docs/simulator.md). Then ``segment`` alone at 10k, 100k and 1M devices, each in its own process so
-that peak RSS is its own, with the scenario's ``run.workers`` (two processes for the four
+bound there (docs/simulator.md). Then ``segment`` alone at 10k, 100k and 1M devices, each in its
+own process so that peak RSS is its own, with the scenario's ``run.workers`` (two processes for the four
 strategies): wall time, device-steps per second, peak RSS of the largest process. Beside wall time it
 prints the CPU seconds each engine used (its workers' included): on a machine busy with other work, wall time measures
 the machine's load, and the CPU ratio is the fairer comparison. Nothing here is a test: speeds
@@ -333,6 +333,7 @@ def main() -> None:
     if args.record:
         args.record.parent.mkdir(parents=True, exist_ok=True)
         args.record.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
 
 if __name__ == "__main__":
     main()
